@@ -1,0 +1,139 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// The channel is a SOCK_SEQPACKET socket pair between the supervisor and one
+// worker. Seqpacket keeps message boundaries (one message is one event) and,
+// unlike a pipe, carries file descriptors (SCM_RIGHTS). Each side notices
+// the other is gone by EOF: that is how a worker learns that its supervisor
+// died, whatever signal killed it.
+//
+// Worker to supervisor messages are short ASCII words with an optional
+// argument:
+//
+//	ready        listener bound; may carry the listener fd (SCM_RIGHTS)
+//	beat         heartbeat
+//	fail REASON  the worker cannot start; it exits next
+const (
+	msgReady = "ready"
+	msgBeat  = "beat"
+	msgFail  = "fail"
+)
+
+// maxMessage bounds one message; a fail reason longer than this is cut.
+const maxMessage = 1024
+
+// newChannel returns the supervisor's end and the worker's end of a new
+// channel. Both are close-on-exec; the worker's end reaches the child only
+// through exec.Cmd.ExtraFiles.
+func newChannel() (parent *net.UnixConn, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	pf := os.NewFile(uintptr(fds[0]), "spread-channel")
+	defer pf.Close()
+	parent, err = fileConn(pf)
+	if err != nil {
+		unix.Close(fds[1])
+		return nil, nil, err
+	}
+	return parent, os.NewFile(uintptr(fds[1]), "spread-channel-worker"), nil
+}
+
+// fileConn turns a socket file into a *net.UnixConn (dup'ing it).
+func fileConn(f *os.File) (*net.UnixConn, error) {
+	c, err := net.FileConn(f)
+	if err != nil {
+		return nil, fmt.Errorf("channel: %w", err)
+	}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("channel: fd is a %T, not a unix socket", c)
+	}
+	return uc, nil
+}
+
+// send writes one message, with file f attached when it is not nil.
+func send(c *net.UnixConn, word, arg string, f *os.File) error {
+	msg := word
+	if arg != "" {
+		msg += " " + strings.ReplaceAll(arg, "\n", " ")
+	}
+	if len(msg) > maxMessage {
+		msg = msg[:maxMessage]
+	}
+	var oob []byte
+	if f != nil {
+		oob = unix.UnixRights(int(f.Fd()))
+	}
+	_, _, err := c.WriteMsgUnix([]byte(msg), oob, nil)
+	return err
+}
+
+// message is one event received on a channel.
+type message struct {
+	word string
+	arg  string
+	file *os.File // set when the message carried a descriptor
+}
+
+// receive reads one message. It returns io.EOF once the other side has
+// closed its end or died.
+func receive(c *net.UnixConn, buf, oob []byte) (message, error) {
+	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return message{}, err
+	}
+	if n == 0 && oobn == 0 {
+		// A zero-length read on a seqpacket socket is the peer's EOF.
+		return message{}, errEOF
+	}
+	word, arg, _ := strings.Cut(string(buf[:n]), " ")
+	m := message{word: word, arg: arg}
+	if oobn > 0 {
+		f, err := parseRights(oob[:oobn])
+		if err != nil {
+			return m, err
+		}
+		m.file = f
+	}
+	return m, nil
+}
+
+var errEOF = errors.New("channel closed")
+
+func parseRights(oob []byte) (*os.File, error) {
+	scms, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, fmt.Errorf("channel: %w", err)
+	}
+	var file *os.File
+	for _, scm := range scms {
+		fds, err := unix.ParseUnixRights(&scm)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			unix.CloseOnExec(fd)
+			if file == nil {
+				file = os.NewFile(uintptr(fd), "spread-listener")
+			} else {
+				unix.Close(fd) // only one descriptor is ever expected
+			}
+		}
+	}
+	return file, nil
+}
+
+// oobSpace is the control buffer size for one descriptor.
+var oobSpace = unix.CmsgSpace(4)

@@ -1,0 +1,148 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/spreadhttp/spread/reuseport"
+)
+
+// Config is what a supervisor runs. The zero value of every field but Addr
+// means its default.
+type Config struct {
+	// Addr is the TCP address every worker serves, "host:port".
+	Addr string
+	// Workers is the number of worker slots at start; default: CPUs.
+	Workers int
+	// MaxWorkers caps scaling up; default: 4 × CPUs.
+	MaxWorkers int
+	// GracefulTimeout bounds a worker's drain; default 10s. Stragglers get
+	// SIGKILL once it has passed.
+	GracefulTimeout time.Duration
+	// MinUptime is the run time from which a worker's exit counts as a
+	// stable run; default 1s.
+	MinUptime time.Duration
+	// MaxBackoff caps the restart delay of a slot that keeps dying young;
+	// default 10s.
+	MaxBackoff time.Duration
+	// MaxRestarts is the number of young deaths in a row that make a slot
+	// failing; default 10.
+	MaxRestarts int
+	// WorkerTimeout is the heartbeat silence after which a worker counts as
+	// hung; 0 means the default 10s, a negative value disables the check.
+	WorkerTimeout time.Duration
+	// StartTimeout bounds how long a new worker may take to come online;
+	// default 10s.
+	StartTimeout time.Duration
+	// AllowSharedPort lets the server start on an address another process
+	// already listens on (see reuseport.Holders).
+	AllowSharedPort bool
+	// Command is the program run for each worker; default: this
+	// executable's path, resolved once at start so that a binary rebuilt in
+	// place is what a reload runs.
+	Command string
+	// Args are the worker's arguments after the program name; default:
+	// this process's own (os.Args[1:]).
+	Args []string
+	// ControlSocket is the path of the control socket; "" means no
+	// control socket.
+	ControlSocket string
+	// PIDFile is written once the server is ready and removed on exit; ""
+	// means none.
+	PIDFile string
+	// Log receives every supervisor event.
+	Log zerolog.Logger
+}
+
+// Defaults of Config.
+const (
+	DefaultGracefulTimeout = 10 * time.Second
+	DefaultMinUptime       = time.Second
+	DefaultMaxBackoff      = 10 * time.Second
+	DefaultMaxRestarts     = 10
+	DefaultWorkerTimeout   = 10 * time.Second
+	DefaultStartTimeout    = 10 * time.Second
+	baseBackoff            = 100 * time.Millisecond
+	// hungGrace is how long a hung worker has to write its goroutine dump
+	// after SIGQUIT before it gets SIGKILL.
+	hungGrace = 2 * time.Second
+)
+
+func (c *Config) withDefaults() (Config, error) {
+	cfg := *c
+	cpus := runtime.NumCPU()
+	if cfg.Workers == 0 {
+		cfg.Workers = cpus
+	}
+	if cfg.MaxWorkers == 0 {
+		cfg.MaxWorkers = 4 * cpus
+	}
+	if cfg.GracefulTimeout == 0 {
+		cfg.GracefulTimeout = DefaultGracefulTimeout
+	}
+	if cfg.MinUptime == 0 {
+		cfg.MinUptime = DefaultMinUptime
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.MaxRestarts == 0 {
+		cfg.MaxRestarts = DefaultMaxRestarts
+	}
+	if cfg.WorkerTimeout == 0 {
+		cfg.WorkerTimeout = DefaultWorkerTimeout
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = DefaultStartTimeout
+	}
+	if cfg.Args == nil {
+		cfg.Args = os.Args[1:]
+	}
+	if cfg.Command == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return cfg, fmt.Errorf("find own executable: %w", err)
+		}
+		cfg.Command = exe
+	}
+	switch {
+	case cfg.Workers < 1:
+		return cfg, fmt.Errorf("workers must be at least 1, got %d", cfg.Workers)
+	case cfg.MaxWorkers < cfg.Workers:
+		return cfg, fmt.Errorf("max-workers (%d) must be at least workers (%d)", cfg.MaxWorkers, cfg.Workers)
+	case cfg.GracefulTimeout < 0:
+		return cfg, errors.New("graceful-timeout must not be negative")
+	case cfg.MinUptime < 0, cfg.MaxBackoff < 0:
+		return cfg, errors.New("min-uptime and max-backoff must not be negative")
+	case cfg.MaxRestarts < 1:
+		return cfg, fmt.Errorf("max-restarts must be at least 1, got %d", cfg.MaxRestarts)
+	}
+	if err := reuseport.ValidateAddr(cfg.Addr); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// policy is the restart policy the config asks for.
+func (c *Config) policy() Policy {
+	return Policy{
+		MinUptime:   c.MinUptime,
+		BaseBackoff: baseBackoff,
+		MaxBackoff:  c.MaxBackoff,
+		MaxRestarts: c.MaxRestarts,
+	}
+}
+
+// heartbeat is how often workers beat: often enough that a timeout sees
+// several missed beats before it fires.
+func (c *Config) heartbeat() time.Duration {
+	if c.WorkerTimeout <= 0 {
+		return time.Second
+	}
+	return min(time.Second, max(c.WorkerTimeout/4, 50*time.Millisecond))
+}

@@ -1,0 +1,169 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// worker is the supervisor's record of one worker process. It is owned by
+// the supervisor loop.
+type worker struct {
+	slot     *slot
+	pid      int
+	cmd      *exec.Cmd
+	ch       *net.UnixConn
+	board    int
+	started  time.Time
+	online   bool
+	lastBeat time.Time
+	// failure is the reason the worker gave for not starting, if any.
+	failure string
+	// reason says why the supervisor ended this worker ("reloaded",
+	// "scaled down", "stopped", "hung", "start timeout"); empty while the
+	// supervisor wants it alive.
+	reason string
+	// quitAt is when a hung worker got SIGQUIT; killAt is when a worker
+	// told to stop gets SIGKILL if it is still there.
+	quitAt, killAt time.Time
+	killed         bool
+}
+
+// event is something that happened to a worker, delivered to the loop.
+type event struct {
+	w    *worker
+	msg  message
+	exit *os.ProcessState // set for the exit event, the worker's last
+}
+
+// spawn starts a worker for sl. The slot's socket, when the supervisor has
+// one, is inherited; otherwise the worker binds and hands one back.
+func (s *supervisor) spawn(sl *slot) (*worker, error) {
+	parent, child, err := newChannel()
+	if err != nil {
+		return nil, err
+	}
+	defer child.Close()
+	board := s.board.take()
+	spec := workerSpec{
+		Slot:            sl.index,
+		Addr:            s.cfg.Addr,
+		Inherit:         sl.listener != nil,
+		Heartbeat:       s.cfg.heartbeat(),
+		GracefulTimeout: s.cfg.GracefulTimeout,
+		Board:           board,
+	}
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(s.cfg.Command, s.cfg.Args...)
+	cmd.Env = append(workerEnviron(os.Environ(), len(s.slots)), workerEnv+"="+string(raw))
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.ExtraFiles = []*os.File{child, s.board.file}
+	if sl.listener != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, sl.listener)
+	}
+	// A process group of its own keeps a terminal's Ctrl-C away from the
+	// workers: the supervisor alone decides how they stop.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		parent.Close()
+		s.board.release(board)
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
+	w := &worker{
+		slot:     sl,
+		pid:      cmd.Process.Pid,
+		cmd:      cmd,
+		ch:       parent,
+		board:    board,
+		started:  s.now(),
+		lastBeat: s.now(),
+	}
+	s.workers[w.pid] = w
+	read := make(chan struct{})
+	go s.readChannel(w, read)
+	go func() {
+		_ = cmd.Wait()
+		// The channel reaches EOF when the process is gone; waiting for
+		// the reader keeps a worker's last words before its exit event.
+		<-read
+		s.events <- event{w: w, exit: cmd.ProcessState}
+	}()
+	s.log.Info().Int("slot", sl.index).Int("pid", w.pid).Msg("worker started")
+	return w, nil
+}
+
+// readChannel forwards w's messages to the loop until EOF.
+func (s *supervisor) readChannel(w *worker, done chan<- struct{}) {
+	defer close(done)
+	buf, oob := make([]byte, maxMessage), make([]byte, oobSpace)
+	for {
+		m, err := receive(w.ch, buf, oob)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, errEOF) && !errors.Is(err, net.ErrClosed) {
+				s.log.Warn().Err(err).Int("pid", w.pid).Msg("worker channel")
+			}
+			return
+		}
+		s.events <- event{w: w, msg: m}
+	}
+}
+
+// workerEnviron is the environment of a worker: the supervisor's, less any
+// stale worker spec, plus GOMAXPROCS = max(1, CPUs/workers) unless the user
+// set GOMAXPROCS, so N workers on N cores do not each run N Ps.
+func workerEnviron(env []string, workers int) []string {
+	out := make([]string, 0, len(env)+1)
+	gomaxprocs := false
+	for _, kv := range env {
+		if strings.HasPrefix(kv, workerEnv+"=") {
+			continue
+		}
+		if strings.HasPrefix(kv, "GOMAXPROCS=") {
+			gomaxprocs = true
+		}
+		out = append(out, kv)
+	}
+	if !gomaxprocs {
+		out = append(out, "GOMAXPROCS="+strconv.Itoa(max(1, runtime.NumCPU()/max(1, workers))))
+	}
+	return out
+}
+
+// signal sends sig to w, ignoring a process that is already gone.
+func (w *worker) signal(sig syscall.Signal) {
+	_ = w.cmd.Process.Signal(sig)
+}
+
+// alive reports whether w has not been reaped yet.
+func (w *worker) alive() bool { return w.cmd.ProcessState == nil }
+
+// exitDetail describes how a process ended: its code, and the signal that
+// killed it if one did.
+func exitDetail(st *os.ProcessState) (code int, sig string) {
+	ws, ok := st.Sys().(syscall.WaitStatus)
+	if ok && ws.Signaled() {
+		return -1, unixSignalName(ws.Signal())
+	}
+	return st.ExitCode(), ""
+}
+
+func unixSignalName(sig syscall.Signal) string {
+	if n := unix.SignalName(sig); n != "" {
+		return n
+	}
+	return "signal " + strconv.Itoa(int(sig))
+}

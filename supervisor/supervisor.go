@@ -1,0 +1,529 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/spreadhttp/spread/reuseport"
+)
+
+// slot is a worker position that survives its workers: it keeps the
+// listening socket, the restart history and the counts of past workers.
+type slot struct {
+	index int
+	// listener is the supervisor's duplicate of the slot's SO_REUSEPORT
+	// socket. Holding it keeps the socket's accept queue alive while the
+	// slot's worker dies and is replaced; nil until the first worker of
+	// the slot bound one.
+	listener *os.File
+	current  *worker // the worker serving the slot, nil while none runs
+	next     *worker // a reload's replacement, until it is online
+	history  History
+	// restartAt is when the next worker starts; zero when none is due.
+	restartAt time.Time
+	restarts  int
+	lastExit  *Exit
+	retiring  bool
+	past      Counts // counters of the slot's exited workers
+}
+
+// Exit describes how a worker ended.
+type Exit struct {
+	Pid    int       `json:"pid"`
+	Code   int       `json:"code"`
+	Signal string    `json:"signal,omitempty"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+	Uptime float64   `json:"uptime_seconds"`
+}
+
+// supervisor is the state of a running server. Everything in it belongs to
+// the goroutine running loop; other goroutines only send it events.
+type supervisor struct {
+	cfg    Config
+	log    zerolog.Logger
+	policy Policy
+	now    func() time.Time
+
+	slots   []*slot
+	workers map[int]*worker // every worker not yet reaped, by pid
+	board   *scoreboard
+	events  chan event
+	calls   chan func()
+	sigs    chan os.Signal
+
+	started    time.Time
+	everOnline bool
+	ready      bool
+	firstFails int    // first-generation workers that never came online
+	lastError  string // the last worker failure, for the give-up message
+
+	reload   *reloadState
+	stopping bool
+	err      error
+	done     chan struct{} // closed when the loop ends
+
+	hooks []hook // control socket, systemd, pidfile
+}
+
+// hook is an optional part of the supervisor with a lifecycle of its own.
+type hook interface {
+	// ready is called once, when every first-generation worker is online.
+	ready(s *supervisor) error
+	// changed is called after the set of online workers changed, or a
+	// reload started or ended.
+	changed(s *supervisor)
+	// stopping is called once, when the server starts to stop.
+	stopping(s *supervisor)
+	// close releases the hook's resources; it runs last.
+	close()
+}
+
+// Run runs a supervisor: it starts cfg.Workers workers, keeps each slot
+// served until asked to stop, and returns once every worker has exited.
+//
+// Signals: TERM and INT (or ctx done) stop gracefully, a second INT stops
+// at once; QUIT stops at once; HUP reloads, one slot at a time; TTIN adds a
+// worker and TTOU retires the highest slot.
+//
+// Run returns an error when the server cannot start (no worker of the
+// first generation came online), when every slot keeps failing, or when a
+// forced stop cut drains short. The error is one line, fit for a user.
+func Run(ctx context.Context, cfg Config) error {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	if !cfg.AllowSharedPort {
+		holders, err := reuseport.Holders(cfg.Addr, os.Getpid())
+		if err != nil {
+			return err
+		}
+		if len(holders) > 0 {
+			return fmt.Errorf("address %s is already served by %s; stop it, or pass --allow-shared-port to share the port", cfg.Addr, holders[0])
+		}
+	}
+	board, err := newScoreboard(4*cfg.MaxWorkers + 8)
+	if err != nil {
+		return err
+	}
+	s := &supervisor{
+		cfg:     cfg,
+		log:     cfg.Log,
+		policy:  cfg.policy(),
+		now:     time.Now,
+		workers: map[int]*worker{},
+		board:   board,
+		events:  make(chan event, 64),
+		calls:   make(chan func()),
+		sigs:    make(chan os.Signal, 8),
+		done:    make(chan struct{}),
+	}
+	defer s.board.close()
+	signal.Notify(s.sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT,
+		syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU)
+	defer signal.Stop(s.sigs)
+
+	if err := s.openHooks(); err != nil {
+		return err
+	}
+	defer func() {
+		for _, h := range s.hooks {
+			h.close()
+		}
+	}()
+	s.warnMigrateReq()
+	s.started = s.now()
+	s.log.Info().Int("pid", os.Getpid()).Str("addr", cfg.Addr).Int("workers", cfg.Workers).
+		Str("command", cfg.Command).Msg("supervisor started")
+	for i := range cfg.Workers {
+		sl := &slot{index: i}
+		s.slots = append(s.slots, sl)
+	}
+	for _, sl := range s.slots {
+		s.startWorker(sl)
+	}
+	return s.loop(ctx)
+}
+
+// warnMigrateReq logs once when the kernel will reset the queue of a
+// socket that is finally closed (scale-down, shutdown), instead of moving
+// its connections to another socket of the group.
+func (s *supervisor) warnMigrateReq() {
+	on, err := reuseport.MigrateReqEnabled()
+	switch {
+	case err != nil:
+		s.log.Warn().Err(err).Msg("cannot read net.ipv4.tcp_migrate_req (Linux < 5.14?): connections queued on a retired slot are reset")
+	case !on:
+		s.log.Warn().Str("fix", "sysctl -w net.ipv4.tcp_migrate_req=1").
+			Msg("net.ipv4.tcp_migrate_req is 0: connections queued on a retired slot's socket are reset on scale-down and shutdown")
+	}
+}
+
+// tick is the loop's clock for deadlines: restarts, heartbeats, kills.
+const tick = 50 * time.Millisecond
+
+func (s *supervisor) loop(ctx context.Context) error {
+	defer close(s.done)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	ctxDone := ctx.Done()
+	for {
+		select {
+		case ev := <-s.events:
+			s.handle(ev)
+		case sig := <-s.sigs:
+			s.onSignal(sig.(syscall.Signal))
+		case fn := <-s.calls:
+			fn()
+		case <-ctxDone:
+			ctxDone = nil
+			s.stop("context done", false)
+		case <-t.C:
+			s.onTick()
+		}
+		if s.stopping && len(s.workers) == 0 {
+			s.closeSlots()
+			if s.err == nil {
+				s.log.Info().Msg("supervisor stopped")
+			}
+			return s.err
+		}
+	}
+}
+
+// call runs fn in the loop and waits for it; false if the loop has ended.
+func (s *supervisor) call(fn func()) bool {
+	done := make(chan struct{})
+	select {
+	case s.calls <- func() { fn(); close(done) }:
+		<-done
+		return true
+	case <-s.done:
+		return false
+	}
+}
+
+func (s *supervisor) onSignal(sig syscall.Signal) {
+	s.log.Info().Str("signal", unixSignalName(sig)).Msg("signal received")
+	switch sig {
+	case syscall.SIGTERM:
+		s.stop("SIGTERM", false)
+	case syscall.SIGINT:
+		// The first INT drains like TERM; a second one means "now".
+		s.stop("SIGINT", s.stopping)
+	case syscall.SIGQUIT:
+		s.stop("SIGQUIT", true)
+	case syscall.SIGHUP:
+		s.startReload()
+	case syscall.SIGTTIN:
+		s.scaleTo(s.activeSlots() + 1)
+	case syscall.SIGTTOU:
+		s.scaleTo(s.activeSlots() - 1)
+	}
+}
+
+// startWorker starts sl's worker, or schedules a retry when it cannot.
+func (s *supervisor) startWorker(sl *slot) {
+	sl.restartAt = time.Time{}
+	w, err := s.spawn(sl)
+	if err != nil {
+		s.lastError = err.Error()
+		s.log.Error().Err(err).Int("slot", sl.index).Msg("worker not started")
+		s.scheduleRestart(sl, 0)
+		return
+	}
+	sl.current = w
+}
+
+func (s *supervisor) handle(ev event) {
+	w := ev.w
+	if ev.exit != nil {
+		s.onExit(w, ev.exit)
+		return
+	}
+	switch ev.msg.word {
+	case msgBeat:
+		w.lastBeat = s.now()
+	case msgFail:
+		w.failure = ev.msg.arg
+		s.lastError = ev.msg.arg
+		s.log.Error().Int("slot", w.slot.index).Int("pid", w.pid).Str("reason", ev.msg.arg).Msg("worker failed to start")
+	case msgReady:
+		s.onOnline(w, ev.msg)
+	default:
+		s.log.Warn().Int("pid", w.pid).Str("message", ev.msg.word).Msg("unknown worker message")
+	}
+}
+
+func (s *supervisor) onOnline(w *worker, m message) {
+	sl := w.slot
+	if m.file != nil {
+		if sl.listener == nil {
+			sl.listener = m.file
+		} else {
+			// Two workers of one slot bound before either reported
+			// (a reload of a slot whose first worker never came
+			// online): keep the first socket.
+			m.file.Close()
+		}
+	}
+	w.online, w.lastBeat = true, s.now()
+	s.everOnline = true
+	s.log.Info().Int("slot", sl.index).Int("pid", w.pid).Dur("after", s.now().Sub(w.started)).Msg("worker online")
+	if sl.next == w {
+		s.reloadStepDone(w)
+	}
+	if !s.ready && !s.stopping && s.onlineCount() == s.activeSlots() {
+		s.ready = true
+		s.log.Info().Int("workers", s.onlineCount()).Dur("after", s.now().Sub(s.started)).Msg("server ready")
+		for _, h := range s.hooks {
+			if err := h.ready(s); err != nil {
+				s.log.Error().Err(err).Msg("ready hook")
+			}
+		}
+	}
+	s.changed()
+}
+
+func (s *supervisor) changed() {
+	for _, h := range s.hooks {
+		h.changed(s)
+	}
+}
+
+func (s *supervisor) onExit(w *worker, st *os.ProcessState) {
+	delete(s.workers, w.pid)
+	w.ch.Close()
+	sl := w.slot
+	sl.past = sl.past.Add(s.board.read(w.board))
+	s.board.release(w.board)
+
+	code, sig := exitDetail(st)
+	uptime := s.now().Sub(w.started)
+	reason := w.reason
+	switch {
+	case reason != "":
+	case w.failure != "":
+		reason = "failed to start"
+	case !w.online:
+		reason = "died starting"
+	case code == 0:
+		reason = "exited"
+	default:
+		reason = "crashed"
+	}
+	exit := &Exit{Pid: w.pid, Code: code, Signal: sig, Reason: reason, At: s.now(), Uptime: uptime.Seconds()}
+	ev := s.log.Info()
+	if w.reason == "" && !s.stopping {
+		ev = s.log.Warn()
+		if w.failure == "" {
+			s.lastError = fmt.Sprintf("worker %d %s (%s)", w.pid, reason, describeExit(code, sig))
+		}
+	}
+	ev.Int("slot", sl.index).Int("pid", w.pid).Int("code", code).Str("signal", sig).
+		Dur("uptime", uptime).Str("reason", reason).Msg("worker exited")
+
+	switch {
+	case sl.next == w:
+		sl.next = nil
+		s.reloadFailed(sl, w)
+	case sl.current == w:
+		sl.current = nil
+		sl.lastExit = exit
+		s.replace(sl, w, uptime)
+	default:
+		// An old worker of a reload, or a retired one: nothing replaces it.
+		if w.reason == "scaled down" {
+			sl.lastExit = exit
+		}
+	}
+	s.reapRetired()
+	s.changed()
+}
+
+// replace decides what follows the exit of sl's current worker.
+func (s *supervisor) replace(sl *slot, w *worker, uptime time.Duration) {
+	if s.stopping || sl.retiring {
+		return
+	}
+	if sl.next != nil {
+		// A reload is bringing up this slot's replacement already.
+		return
+	}
+	if !w.online && !s.everOnline {
+		s.firstFails++
+	}
+	delay := s.policy.Exited(&sl.history, uptime)
+	if !s.everOnline && s.firstFails >= len(s.slots) {
+		s.fail(fmt.Errorf("no worker came online: %s", s.lastError))
+		return
+	}
+	if s.policy.GiveUp(s.histories(), s.onlineCount()) {
+		s.fail(fmt.Errorf("every worker keeps dying young (%d times in a row): last error: %s", s.cfg.MaxRestarts, s.lastError))
+		return
+	}
+	s.scheduleRestart(sl, delay)
+}
+
+func (s *supervisor) scheduleRestart(sl *slot, delay time.Duration) {
+	sl.restartAt = s.now().Add(delay)
+	sl.restarts++
+	s.log.Info().Int("slot", sl.index).Dur("delay", delay).Msg("replacement scheduled")
+}
+
+// fail stops the server with err, at once: its workers are failing anyway.
+func (s *supervisor) fail(err error) {
+	if s.err == nil {
+		s.err = err
+	}
+	s.stop("failure", true)
+}
+
+func (s *supervisor) histories() []History {
+	hs := make([]History, 0, len(s.slots))
+	for _, sl := range s.slots {
+		if !sl.retiring {
+			hs = append(hs, sl.history)
+		}
+	}
+	return hs
+}
+
+func (s *supervisor) onlineCount() int {
+	n := 0
+	for _, sl := range s.slots {
+		if sl.current != nil && sl.current.online {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *supervisor) activeSlots() int {
+	n := 0
+	for _, sl := range s.slots {
+		if !sl.retiring {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *supervisor) onTick() {
+	now := s.now()
+	for _, sl := range s.slots {
+		if !s.stopping && !sl.retiring && sl.current == nil && !sl.restartAt.IsZero() && !now.Before(sl.restartAt) {
+			s.startWorker(sl)
+		}
+	}
+	for _, w := range s.workers {
+		s.watch(w, now)
+	}
+	for _, h := range s.hooks {
+		if t, ok := h.(interface{ tick(*supervisor) }); ok {
+			t.tick(s)
+		}
+	}
+}
+
+// watch enforces w's deadlines: start timeout, heartbeat, graceful stop.
+func (s *supervisor) watch(w *worker, now time.Time) {
+	switch {
+	case w.killed:
+	case !w.killAt.IsZero() && now.After(w.killAt):
+		s.log.Warn().Int("slot", w.slot.index).Int("pid", w.pid).Str("reason", w.reason).Msg("worker killed: deadline passed")
+		w.killed = true
+		w.signal(syscall.SIGKILL)
+	case !w.quitAt.IsZero():
+		// Hung, already told to dump its stacks; killAt follows.
+	case !w.online && w.reason == "" && now.Sub(w.started) > s.cfg.StartTimeout:
+		w.reason = "start timeout"
+		w.failure = fmt.Sprintf("not online after %s", s.cfg.StartTimeout)
+		s.lastError = w.failure
+		s.log.Error().Int("slot", w.slot.index).Int("pid", w.pid).Dur("timeout", s.cfg.StartTimeout).Msg("worker did not come online")
+		w.killed = true
+		w.signal(syscall.SIGKILL)
+	case w.online && s.cfg.WorkerTimeout > 0 && now.Sub(w.lastBeat) > s.cfg.WorkerTimeout:
+		// SIGQUIT makes the Go runtime print every goroutine's stack to
+		// the worker's stderr (our log) and exit. A SIGSTOPped process
+		// only takes the signal once continued, hence the SIGCONT.
+		s.log.Error().Int("slot", w.slot.index).Int("pid", w.pid).Dur("silent", now.Sub(w.lastBeat)).
+			Msg("worker hung: sending SIGQUIT for a goroutine dump")
+		w.reason = "hung"
+		w.quitAt = now
+		w.killAt = now.Add(hungGrace)
+		w.signal(syscall.SIGQUIT)
+		w.signal(syscall.SIGCONT)
+	}
+}
+
+// stop begins the end of the server. A graceful stop SIGTERMs every
+// worker and SIGKILLs stragglers after the graceful timeout; a forced one
+// SIGKILLs at once.
+func (s *supervisor) stop(why string, force bool) {
+	if force {
+		if s.stopping && s.err == nil {
+			s.err = errors.New("forced stop: workers were killed before their drain ended")
+		}
+		for _, w := range s.workers {
+			w.killed = true
+			w.signal(syscall.SIGKILL)
+			w.signal(syscall.SIGCONT)
+		}
+	}
+	if s.stopping {
+		return
+	}
+	s.stopping = true
+	s.reload = nil
+	s.log.Info().Str("cause", why).Bool("force", force).Int("workers", len(s.workers)).Msg("supervisor stopping")
+	for _, h := range s.hooks {
+		h.stopping(s)
+	}
+	if force {
+		return
+	}
+	for _, w := range s.workers {
+		s.retire(w, "stopped")
+	}
+}
+
+// retire asks w to drain and exit, and sets its kill deadline.
+func (s *supervisor) retire(w *worker, reason string) {
+	if w.reason == "" {
+		w.reason = reason
+	}
+	if w.killAt.IsZero() {
+		w.killAt = s.now().Add(s.cfg.GracefulTimeout + time.Second)
+	}
+	w.signal(syscall.SIGTERM)
+	// A stopped worker cannot drain until it is continued.
+	w.signal(syscall.SIGCONT)
+}
+
+// closeSlots drops the supervisor's socket duplicates once no worker
+// serves them: the kernel closes each socket, resetting what is still
+// queued (unless net.ipv4.tcp_migrate_req moves it within the group).
+func (s *supervisor) closeSlots() {
+	for _, sl := range s.slots {
+		if sl.listener != nil {
+			sl.listener.Close()
+			sl.listener = nil
+		}
+	}
+}
+
+func describeExit(code int, sig string) string {
+	if sig != "" {
+		return "killed by " + sig
+	}
+	return fmt.Sprintf("exit code %d", code)
+}

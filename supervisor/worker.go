@@ -1,0 +1,224 @@
+package supervisor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spreadhttp/spread/reuseport"
+)
+
+// Server is what a worker runs on its listener. *http.Server satisfies it,
+// as does handler.Server.
+type Server interface {
+	// Serve accepts on ln until Shutdown; it returns nil (or
+	// http.ErrServerClosed) after a graceful Shutdown.
+	Serve(ln net.Listener) error
+	// Shutdown stops accepting, lets in-flight requests finish and returns
+	// when they have, or when ctx is done.
+	Shutdown(ctx context.Context) error
+}
+
+// workerEnv names the environment variable that turns a process started by
+// the supervisor into a worker. Its value is the JSON of workerSpec.
+const workerEnv = "SPREAD_INTERNAL_WORKER_SPEC"
+
+// Worker descriptors, as laid out by the supervisor through ExtraFiles.
+const (
+	channelFD  = 3
+	boardFD    = 4
+	listenerFD = 5 // present only when workerSpec.Inherit is set
+)
+
+// workerSpec is what the supervisor tells a worker at exec time.
+type workerSpec struct {
+	Slot            int           `json:"slot"`
+	Addr            string        `json:"addr"`
+	Inherit         bool          `json:"inherit"`
+	Heartbeat       time.Duration `json:"heartbeat"`
+	GracefulTimeout time.Duration `json:"graceful_timeout"`
+	Board           int           `json:"board"` // scoreboard entry, -1 for none
+}
+
+// orphanTimeout bounds the drain of a worker whose supervisor died, so that
+// no worker outlives its supervisor by more than two seconds.
+const orphanTimeout = time.Second
+
+// IsWorker reports whether this process was started by a spread supervisor
+// as one of its workers. A program that embeds spread calls it first in
+// main and, if true, runs ServeWorker instead of Run.
+func IsWorker() bool {
+	_, ok := os.LookupEnv(workerEnv)
+	return ok
+}
+
+// WorkerInfo describes the worker this process is.
+type WorkerInfo struct {
+	// Slot is the worker's slot, 0-based, stable across restarts.
+	Slot int
+	// Recorder counts requests and connections into the supervisor's
+	// scoreboard; its methods are cheap atomic adds. It is never nil.
+	Recorder *Counters
+}
+
+// CurrentWorker returns this worker's identity. ok is false when the
+// process is not a worker.
+func CurrentWorker() (info WorkerInfo, ok bool) {
+	spec, err := readSpec()
+	if err != nil {
+		return WorkerInfo{}, false
+	}
+	return WorkerInfo{Slot: spec.Slot, Recorder: workerCounters(spec)}, true
+}
+
+// workerCounters maps the scoreboard entry once per process.
+var workerCounters = onceCounters()
+
+func readSpec() (workerSpec, error) {
+	var spec workerSpec
+	raw, ok := os.LookupEnv(workerEnv)
+	if !ok {
+		return spec, errors.New("not started by a spread supervisor")
+	}
+	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
+		return spec, fmt.Errorf("worker spec: %w", err)
+	}
+	return spec, nil
+}
+
+// ServeWorker runs this process as a worker: it obtains its listener (the
+// slot's socket inherited from the supervisor, or a new SO_REUSEPORT
+// socket whose duplicate it hands to the supervisor), reports online, sends
+// heartbeats, and serves with srv until SIGTERM or SIGINT, or until its
+// supervisor is gone; then it drains srv and returns. A nil error means a
+// clean stop, for which the worker should exit 0.
+//
+// A worker that cannot start reports why to the supervisor, which logs it,
+// and returns the error.
+func ServeWorker(srv Server) error {
+	spec, err := readSpec()
+	if err != nil {
+		return err
+	}
+	ch, err := fileConn(os.NewFile(channelFD, "spread-channel"))
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+
+	// Signals first, so a SIGTERM that races with start-up is not fatal.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	ln, err := workerListener(ch, spec)
+	if err != nil {
+		_ = send(ch, msgFail, err.Error(), nil)
+		return err
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	gone := make(chan struct{})
+	go watchSupervisor(ch, gone)
+	stopBeats := make(chan struct{})
+	defer close(stopBeats)
+	go beat(ch, spec.Heartbeat, stopBeats)
+
+	timeout := spec.GracefulTimeout
+	select {
+	case <-sigs:
+	case <-gone:
+		timeout = min(timeout, orphanTimeout)
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	// A drain that runs out of time has still stopped the server: in-flight
+	// requests past the deadline are cut, which the supervisor logs as a
+	// straggler. The worker still exits 0: it did what it was told.
+	_ = srv.Shutdown(ctx)
+	<-served
+	return nil
+}
+
+// workerListener returns the slot's listener. A worker of a slot that has
+// no socket yet binds one and sends a duplicate with its ready message, so
+// the supervisor keeps the socket, and its accept queue, open across this
+// worker's death: the kernel resets the queue of a reuseport socket only
+// when its last descriptor is closed.
+func workerListener(ch *net.UnixConn, spec workerSpec) (*net.TCPListener, error) {
+	if spec.Inherit {
+		ln, err := reuseport.FromFile(os.NewFile(listenerFD, "spread-listener"))
+		if err != nil {
+			return nil, fmt.Errorf("inherited listener: %w", err)
+		}
+		return ln, send(ch, msgReady, "", nil)
+	}
+	ln, err := reuseport.Listen(context.Background(), spec.Addr)
+	if err != nil {
+		return nil, err
+	}
+	f, err := reuseport.File(ln)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	defer f.Close()
+	if err := send(ch, msgReady, ln.Addr().String(), f); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("report ready: %w", err)
+	}
+	return ln, nil
+}
+
+// watchSupervisor closes gone when the channel reaches EOF: the supervisor
+// exited or was killed. Pdeathsig cannot be trusted for this in Go (it fires
+// when the forking OS thread exits, golang/go#27505); EOF can.
+func watchSupervisor(ch *net.UnixConn, gone chan<- struct{}) {
+	buf := make([]byte, 64)
+	for {
+		if _, err := ch.Read(buf); err != nil {
+			close(gone)
+			return
+		}
+	}
+}
+
+// beat sends a heartbeat every interval until stop is closed. A stopped or
+// wedged process stops beating, which is what the supervisor watches for.
+func beat(ch *net.UnixConn, interval time.Duration, stop <-chan struct{}) {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if err := send(ch, msgBeat, "", nil); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func onceCounters() func(workerSpec) *Counters {
+	var once sync.Once
+	var c *Counters
+	return func(spec workerSpec) *Counters {
+		once.Do(func() { c = openCounters(spec) })
+		return c
+	}
+}
