@@ -1,0 +1,122 @@
+package handler
+
+import (
+	"log"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// netHTTP answers the routes with net/http.
+//
+// It does not use http.Server.Shutdown or SetKeepAlivesEnabled(false): both
+// close idle connections at once, without looking for a request already
+// waiting in the socket. The Server drains instead, from the ConnState hook,
+// a Connection: close header set by the handler (net/http closes the
+// connection after such a reply) and the listener it closes itself.
+type netHTTP struct {
+	srv      *http.Server
+	draining *atomic.Bool
+	rec      Recorder
+
+	// Header values, shared by every response. net/http only reads them or
+	// replaces the map entry, so the slices are never written to.
+	xWorker     []string
+	contentType []string
+	connClose   []string
+
+	hello, health, badDelay netHTTPPage
+}
+
+// netHTTPPage is a page with its Content-Length header value.
+type netHTTPPage struct {
+	page
+	length []string
+}
+
+func newNetHTTPPage(p page) netHTTPPage {
+	return netHTTPPage{page: p, length: []string{strconv.Itoa(len(p.body))}}
+}
+
+func newNetHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *netHTTP {
+	e := &netHTTP{
+		draining:    draining,
+		rec:         o.Recorder,
+		xWorker:     []string{p.xWorker},
+		contentType: []string{contentType},
+		connClose:   []string{"close"},
+		hello:       newNetHTTPPage(p.hello),
+		health:      newNetHTTPPage(p.health),
+		badDelay:    newNetHTTPPage(p.badDelay),
+	}
+	e.srv = &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: o.ReadHeaderTimeout,
+		IdleTimeout:       o.IdleTimeout,
+		MaxHeaderBytes:    o.MaxHeaderBytes,
+		ErrorLog:          log.New(engineLog{log: o.Log, engine: engineNetHTTP}, "", 0),
+		ConnState: func(c net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateNew:
+				conns.opened(c)
+			case http.StateActive:
+				conns.active(c)
+			case http.StateIdle:
+				conns.idle(c)
+			case http.StateHijacked, http.StateClosed:
+				conns.closed(c)
+			}
+		},
+	}
+	return e
+}
+
+func (e *netHTTP) serve(ln net.Listener) error {
+	return e.srv.Serve(ln)
+}
+
+// ServeHTTP answers the routes. For "/" it allocates nothing itself: the
+// header values and the body are precomputed, and assigned into the header
+// map as they are.
+func (e *netHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h["X-Worker"] = e.xWorker
+	switch r.URL.Path {
+	case pathFavicon:
+		e.closeIfDraining(h)
+		w.WriteHeader(http.StatusNoContent)
+	case pathHealth:
+		e.reply(w, h, &e.health)
+	case pathDelay:
+		ms, ok := delayMillis(r.URL.RawQuery)
+		if !ok {
+			e.reply(w, h, &e.badDelay)
+			return
+		}
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		e.reply(w, h, &e.hello)
+	default:
+		e.reply(w, h, &e.hello)
+	}
+}
+
+func (e *netHTTP) reply(w http.ResponseWriter, h http.Header, p *netHTTPPage) {
+	h["Content-Type"] = e.contentType
+	h["Content-Length"] = p.length
+	e.closeIfDraining(h)
+	w.WriteHeader(p.status)
+	// A failed write means the client is gone; net/http drops the connection.
+	_, _ = w.Write(p.body)
+	e.rec.RequestDone(p.status)
+}
+
+// closeIfDraining asks net/http to close the connection after this reply
+// once Shutdown has begun. It is checked just before the header is written,
+// so a /delay that began before Shutdown still closes.
+func (e *netHTTP) closeIfDraining(h http.Header) {
+	if e.draining.Load() {
+		h["Connection"] = e.connClose
+	}
+}
