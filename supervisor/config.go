@@ -52,6 +52,9 @@ type Config struct {
 	// ControlSocket is the path of the control socket; "" means no
 	// control socket.
 	ControlSocket string
+	// MetricsAddr, when set, also serves /metrics on this TCP address (see
+	// MetricsAddr for how a bare port is read).
+	MetricsAddr string
 	// PIDFile is written once the server is ready and removed on exit; ""
 	// means none.
 	PIDFile string

@@ -1,7 +1,31 @@
 package supervisor
 
-// openHooks opens the optional parts the config asks for, in order: the
-// control socket, then systemd notification, then the pidfile.
+// openHooks opens the optional parts the config asks for: the pidfile
+// check, the control socket, and systemd notification (a no-op unless
+// $NOTIFY_SOCKET is set).
 func (s *supervisor) openHooks() error {
+	if s.cfg.PIDFile != "" {
+		p, err := openPIDFile(s.cfg.PIDFile)
+		if err != nil {
+			return err
+		}
+		s.hooks = append(s.hooks, p)
+	}
+	if s.cfg.ControlSocket != "" {
+		c, err := s.openControl(s.cfg.ControlSocket, MetricsAddr(s.cfg.MetricsAddr))
+		if err != nil {
+			s.closeHooks()
+			return err
+		}
+		s.hooks = append(s.hooks, c)
+	}
+	s.hooks = append(s.hooks, newNotifier(s))
 	return nil
+}
+
+func (s *supervisor) closeHooks() {
+	for i := len(s.hooks) - 1; i >= 0; i-- {
+		s.hooks[i].close()
+	}
+	s.hooks = nil
 }

@@ -30,15 +30,25 @@ type worker struct {
 	lastBeat time.Time
 	// failure is the reason the worker gave for not starting, if any.
 	failure string
-	// reason says why the supervisor ended this worker ("reloaded",
-	// "scaled down", "stopped", "hung", "start timeout"); empty while the
-	// supervisor wants it alive.
+	// reason says why the supervisor ended this worker (one of the
+	// reason constants); empty while the supervisor wants it alive.
 	reason string
 	// quitAt is when a hung worker got SIGQUIT; killAt is when a worker
 	// told to stop gets SIGKILL if it is still there.
 	quitAt, killAt time.Time
 	killed         bool
 }
+
+// Why the supervisor ended a worker, as Exit.Reason shows it. An exit the
+// supervisor did not ask for is "crashed", "exited" (code 0), "failed to
+// start" or "died starting".
+const (
+	reasonReloaded     = "reloaded"
+	reasonScaledDown   = "scaled down"
+	reasonStopped      = "stopped"
+	reasonHung         = "killed as hung"
+	reasonStartTimeout = "start timeout"
+)
 
 // event is something that happened to a worker, delivered to the loop.
 type event struct {

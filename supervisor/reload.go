@@ -73,7 +73,7 @@ func (s *supervisor) reloadStepDone(w *worker) {
 	old := sl.current
 	sl.current = w
 	if old != nil {
-		s.retire(old, "reloaded")
+		s.retire(old, reasonReloaded)
 	}
 	if s.reload != nil {
 		s.reloadNext()

@@ -32,7 +32,7 @@ func (s *supervisor) scaleTo(n int) (int, error) {
 		top.restartAt = time.Time{}
 		for _, w := range []*worker{top.current, top.next} {
 			if w != nil {
-				s.retire(w, "scaled down")
+				s.retire(w, reasonScaledDown)
 			}
 		}
 	}

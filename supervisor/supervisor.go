@@ -134,11 +134,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := s.openHooks(); err != nil {
 		return err
 	}
-	defer func() {
-		for _, h := range s.hooks {
-			h.close()
-		}
-	}()
+	defer s.closeHooks()
 	s.warnMigrateReq()
 	s.started = s.now()
 	s.log.Info().Int("pid", os.Getpid()).Str("addr", cfg.Addr).Int("workers", cfg.Workers).
@@ -340,8 +336,9 @@ func (s *supervisor) onExit(w *worker, st *os.ProcessState) {
 		sl.lastExit = exit
 		s.replace(sl, w, uptime)
 	default:
-		// An old worker of a reload, or a retired one: nothing replaces it.
-		if w.reason == "scaled down" {
+		// An old worker of a reload, a retired one, or a hung one already
+		// replaced: nothing replaces it.
+		if w.reason != reasonReloaded {
 			sl.lastExit = exit
 		}
 	}
@@ -445,7 +442,7 @@ func (s *supervisor) watch(w *worker, now time.Time) {
 	case !w.quitAt.IsZero():
 		// Hung, already told to dump its stacks; killAt follows.
 	case !w.online && w.reason == "" && now.Sub(w.started) > s.cfg.StartTimeout:
-		w.reason = "start timeout"
+		w.reason = reasonStartTimeout
 		w.failure = fmt.Sprintf("not online after %s", s.cfg.StartTimeout)
 		s.lastError = w.failure
 		s.log.Error().Int("slot", w.slot.index).Int("pid", w.pid).Dur("timeout", s.cfg.StartTimeout).Msg("worker did not come online")
@@ -457,12 +454,27 @@ func (s *supervisor) watch(w *worker, now time.Time) {
 		// only takes the signal once continued, hence the SIGCONT.
 		s.log.Error().Int("slot", w.slot.index).Int("pid", w.pid).Dur("silent", now.Sub(w.lastBeat)).
 			Msg("worker hung: sending SIGQUIT for a goroutine dump")
-		w.reason = "hung"
+		w.reason = reasonHung
 		w.quitAt = now
 		w.killAt = now.Add(hungGrace)
 		w.signal(syscall.SIGQUIT)
 		w.signal(syscall.SIGCONT)
+		s.replaceHung(w)
 	}
+}
+
+// replaceHung starts the replacement of a hung worker at once, instead of
+// after its SIGKILL: the new worker inherits the slot's socket and serves
+// the connections queued there while the hung one dumps and dies.
+func (s *supervisor) replaceHung(w *worker) {
+	sl := w.slot
+	if sl.current != w || s.stopping || sl.retiring {
+		return
+	}
+	sl.current = nil
+	sl.restarts++
+	s.log.Info().Int("slot", sl.index).Int("hung_pid", w.pid).Msg("replacement scheduled")
+	s.startWorker(sl)
 }
 
 // stop begins the end of the server. A graceful stop SIGTERMs every
@@ -492,7 +504,7 @@ func (s *supervisor) stop(why string, force bool) {
 		return
 	}
 	for _, w := range s.workers {
-		s.retire(w, "stopped")
+		s.retire(w, reasonStopped)
 	}
 }
 

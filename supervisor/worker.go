@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -46,6 +47,10 @@ type workerSpec struct {
 	GracefulTimeout time.Duration `json:"graceful_timeout"`
 	Board           int           `json:"board"` // scoreboard entry, -1 for none
 }
+
+// hungDrain bounds the drain of a worker told it is hung; it ends before
+// the supervisor's SIGKILL, hungGrace after the SIGQUIT.
+const hungDrain = 1500 * time.Millisecond
 
 // orphanTimeout bounds the drain of a worker whose supervisor died, so that
 // no worker outlives its supervisor by more than two seconds.
@@ -117,6 +122,14 @@ func ServeWorker(srv Server) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
+	// SIGQUIT is the supervisor's word for "you look hung". Go's default
+	// would dump and exit at once, cutting every request in flight; a
+	// worker that was only stopped (SIGSTOP) can still finish them. So the
+	// worker writes the same dump itself, then drains briefly, before the
+	// supervisor's SIGKILL.
+	quit := make(chan os.Signal, 1)
+	signal.Notify(quit, syscall.SIGQUIT)
+	defer signal.Stop(quit)
 
 	ln, err := workerListener(ch, spec)
 	if err != nil {
@@ -138,6 +151,9 @@ func ServeWorker(srv Server) error {
 	case <-sigs:
 	case <-gone:
 		timeout = min(timeout, orphanTimeout)
+	case <-quit:
+		dumpGoroutines(spec.Slot)
+		timeout = min(timeout, hungDrain)
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -221,4 +237,19 @@ func onceCounters() func(workerSpec) *Counters {
 		once.Do(func() { c = openCounters(spec) })
 		return c
 	}
+}
+
+// dumpGoroutines writes every goroutine's stack to stderr, which is the
+// supervisor's log, in the format of Go's own SIGQUIT dump.
+func dumpGoroutines(slot int) {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	fmt.Fprintf(os.Stderr, "SIGQUIT: goroutine dump of spread worker slot %d pid %d\n%s\n", slot, os.Getpid(), buf)
 }

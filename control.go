@@ -1,0 +1,158 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/spreadhttp/spread/supervisor"
+)
+
+var flagControlSocket = &cli.StringFlag{Name: "control-socket", EnvVars: []string{"SPREAD_CONTROL_SOCKET"},
+	Usage: "control socket path (default: derived from --addr under $XDG_RUNTIME_DIR/spread, /run/spread or the temp dir)"}
+
+// controlPath is the control socket the flags name.
+func controlPath(c *cli.Context) string {
+	if p := c.String("control-socket"); p != "" {
+		return p
+	}
+	return supervisor.DefaultControlSocket(c.String("addr"))
+}
+
+// clientFlags locate a running server.
+func clientFlags() []cli.Flag {
+	return []cli.Flag{flagAddr, flagControlSocket}
+}
+
+func controlCommands() []*cli.Command {
+	return []*cli.Command{
+		{
+			Name:         "status",
+			Usage:        "show every worker of a running server: state, load, restarts, memory, CPU",
+			OnUsageError: usageError,
+			Flags:        append(clientFlags(), &cli.BoolFlag{Name: "json", Usage: "print the status as JSON"}),
+			Action: func(c *cli.Context) error {
+				st, err := supervisor.NewClient(controlPath(c)).Status()
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					enc := json.NewEncoder(os.Stdout)
+					enc.SetIndent("", "  ")
+					return enc.Encode(st)
+				}
+				printStatus(os.Stdout, st)
+				return nil
+			},
+		},
+		{
+			Name:         "reload",
+			Usage:        "replace every worker, one slot at a time, from the binary now on disk",
+			OnUsageError: usageError,
+			Flags:        clientFlags(),
+			Action: func(c *cli.Context) error {
+				if err := supervisor.NewClient(controlPath(c)).Reload(); err != nil {
+					return err
+				}
+				fmt.Println("reload started")
+				return nil
+			},
+		},
+		{
+			Name:         "scale",
+			Usage:        "set the number of workers: spread scale N",
+			ArgsUsage:    "N",
+			OnUsageError: usageError,
+			Flags:        clientFlags(),
+			Action: func(c *cli.Context) error {
+				n, err := strconv.Atoi(c.Args().First())
+				if err != nil || c.NArg() != 1 {
+					return fmt.Errorf("scale wants one worker count, as in: spread scale 4")
+				}
+				if n < 1 {
+					return fmt.Errorf("scale: the worker count must be at least 1, got %d", n)
+				}
+				got, err := supervisor.NewClient(controlPath(c)).Scale(n)
+				if err != nil {
+					return err
+				}
+				if got != n {
+					fmt.Printf("scaling to %d workers (capped by --max-workers)\n", got)
+				} else {
+					fmt.Printf("scaling to %d workers\n", got)
+				}
+				return nil
+			},
+		},
+		{
+			Name:         "stop",
+			Usage:        "stop a running server gracefully",
+			OnUsageError: usageError,
+			Flags:        clientFlags(),
+			Action: func(c *cli.Context) error {
+				if err := supervisor.NewClient(controlPath(c)).Stop(); err != nil {
+					return err
+				}
+				fmt.Println("stopping")
+				return nil
+			},
+		},
+	}
+}
+
+// printStatus writes the status table, one row per worker, and a summary
+// line with the spread of load: the largest worker's share over the fair
+// share (1.00 is a perfect spread).
+func printStatus(out io.Writer, st supervisor.Status) {
+	var total uint64
+	for _, w := range st.Workers {
+		total += w.Requests
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SLOT\tPID\tSTATE\tUPTIME\tREQUESTS\tSHARE\tCONNS\tRESTARTS\tLAST EXIT\tRSS\tCPU")
+	maxShare, serving := 0.0, 0
+	for _, w := range st.Workers {
+		share := 0.0
+		if total > 0 {
+			share = float64(w.Requests) / float64(total)
+		}
+		if w.Pid != 0 {
+			serving++
+			maxShare = max(maxShare, share)
+		}
+		pid := "-"
+		if w.Pid != 0 {
+			pid = strconv.Itoa(w.Pid)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%.1f%%\t%d\t%d\t%s\t%s\t%.2fs\n",
+			w.Slot, pid, w.State, round(w.Uptime), w.Requests, 100*share, w.Counts.Open,
+			w.Restarts, w.LastExit, mib(w.RSS), w.CPU)
+	}
+	tw.Flush()
+	spread := "-"
+	if total > 0 && serving > 0 {
+		spread = fmt.Sprintf("%.2f", maxShare*float64(serving))
+	}
+	var flags []string
+	if st.Reloading {
+		flags = append(flags, "reloading")
+	}
+	if st.Stopping {
+		flags = append(flags, "stopping")
+	}
+	fmt.Fprintf(out, "supervisor %d on %s, up %s: %d/%d workers online, %d requests, load spread %s (largest share / fair share)%s\n",
+		st.Pid, st.Addr, round(st.Uptime), st.Online, st.Slots, total, spread, strings.Join(append([]string{""}, flags...), ", "))
+}
+
+func round(seconds float64) time.Duration {
+	return time.Duration(seconds * float64(time.Second)).Round(time.Second)
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.1fMiB", float64(b)/(1<<20)) }

@@ -1,0 +1,5 @@
+//go:build race
+
+package spreadtest
+
+const raceEnabled = true

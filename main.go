@@ -1,0 +1,240 @@
+// Command spread serves HTTP from N worker processes that share one port
+// through SO_REUSEPORT, under a supervisor that replaces any worker that
+// exits, hangs or crashes. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/spreadhttp/spread/handler"
+	"github.com/spreadhttp/spread/supervisor"
+)
+
+func main() {
+	if err := newApp().Run(os.Args); err != nil {
+		// A worker has told its supervisor why it failed, and the
+		// supervisor logs it: one line for the user, not one per worker.
+		if !supervisor.IsWorker() {
+			fmt.Fprintf(os.Stderr, "spread: %s\n", oneLine(err))
+		}
+		os.Exit(1)
+	}
+}
+
+// oneLine keeps an error to one line, so a user never sees a dump.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// usageError turns cli's usage errors into plain errors: one line, no help
+// text dumped after it.
+func usageError(_ *cli.Context, err error, _ bool) error {
+	return fmt.Errorf("%w (see spread --help)", err)
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:                 "spread",
+		Usage:                "serve HTTP from one worker process per core, sharing a port with SO_REUSEPORT",
+		HideHelpCommand:      true,
+		EnableBashCompletion: false,
+		OnUsageError:         usageError,
+		ExitErrHandler:       func(*cli.Context, error) {},
+		Commands: append([]*cli.Command{serveCommand()},
+			append(controlCommands(), standaloneCommand())...),
+	}
+}
+
+var (
+	flagAddr = &cli.StringFlag{Name: "addr", Value: ":8000", EnvVars: []string{"SPREAD_ADDR"},
+		Usage: "TCP address every worker serves (host:port)"}
+	flagEngine = &cli.StringFlag{Name: "engine", Value: "net/http", EnvVars: []string{"SPREAD_ENGINE"},
+		Usage: "HTTP engine of the workers: " + strings.Join(handler.Engines, " or ")}
+	flagLogFormat = &cli.StringFlag{Name: "log-format", Value: "auto", EnvVars: []string{"SPREAD_LOG_FORMAT"},
+		Usage: "log format: console, json, or auto (console on a terminal, else json)"}
+	flagLogLevel = &cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SPREAD_LOG_LEVEL"},
+		Usage: "least severe log level written: debug, info, warn or error"}
+	flagReadHeaderTimeout = &cli.DurationFlag{Name: "read-header-timeout", Value: 10 * time.Second, EnvVars: []string{"SPREAD_READ_HEADER_TIMEOUT"},
+		Usage: "time a client has to send a request's headers"}
+	flagIdleTimeout = &cli.DurationFlag{Name: "idle-timeout", Value: 60 * time.Second, EnvVars: []string{"SPREAD_IDLE_TIMEOUT"},
+		Usage: "time an idle keep-alive connection is kept open"}
+	flagMaxHeaderBytes = &cli.IntFlag{Name: "max-header-bytes", Value: 16 << 10, EnvVars: []string{"SPREAD_MAX_HEADER_BYTES"},
+		Usage: "largest request header accepted, in bytes"}
+)
+
+// httpFlags are the flags that shape what a worker serves.
+func httpFlags() []cli.Flag {
+	return []cli.Flag{flagAddr, flagEngine, flagReadHeaderTimeout, flagIdleTimeout, flagMaxHeaderBytes, flagLogFormat, flagLogLevel}
+}
+
+func serveCommand() *cli.Command {
+	cpus := runtime.NumCPU()
+	return &cli.Command{
+		Name:         "serve",
+		Usage:        "run the supervisor and its workers in the foreground",
+		OnUsageError: usageError,
+		Flags: append(httpFlags(),
+			&cli.IntFlag{Name: "workers", Value: cpus, EnvVars: []string{"SPREAD_WORKERS"},
+				Usage: "number of worker processes at start"},
+			&cli.IntFlag{Name: "max-workers", Value: 4 * cpus, EnvVars: []string{"SPREAD_MAX_WORKERS"},
+				Usage: "most workers that scaling up (TTIN, spread scale) may reach"},
+			&cli.DurationFlag{Name: "graceful-timeout", Value: supervisor.DefaultGracefulTimeout, EnvVars: []string{"SPREAD_GRACEFUL_TIMEOUT"},
+				Usage: "time a stopping worker has to finish its requests before SIGKILL"},
+			&cli.DurationFlag{Name: "min-uptime", Value: supervisor.DefaultMinUptime, EnvVars: []string{"SPREAD_MIN_UPTIME"},
+				Usage: "a worker that dies younger than this restarts with backoff"},
+			&cli.DurationFlag{Name: "max-backoff", Value: supervisor.DefaultMaxBackoff, EnvVars: []string{"SPREAD_MAX_BACKOFF"},
+				Usage: "longest restart delay of a worker that keeps dying young"},
+			&cli.IntFlag{Name: "max-restarts", Value: supervisor.DefaultMaxRestarts, EnvVars: []string{"SPREAD_MAX_RESTARTS"},
+				Usage: "young deaths in a row after which a slot counts as failing"},
+			&cli.DurationFlag{Name: "worker-timeout", Value: supervisor.DefaultWorkerTimeout, EnvVars: []string{"SPREAD_WORKER_TIMEOUT"},
+				Usage: "heartbeat silence after which a worker is killed as hung (0 disables)"},
+			&cli.BoolFlag{Name: "allow-shared-port", EnvVars: []string{"SPREAD_ALLOW_SHARED_PORT"},
+				Usage: "start even if another process already listens on the address"},
+			flagControlSocket,
+			&cli.StringFlag{Name: "metrics-addr", EnvVars: []string{"SPREAD_METRICS_ADDR"},
+				Usage: "also serve /metrics on this TCP address; a bare port means loopback (default: off)"},
+			&cli.StringFlag{Name: "pidfile", EnvVars: []string{"SPREAD_PIDFILE"},
+				Usage: "write the supervisor's pid here once ready; removed on exit"},
+		),
+		Action: serve,
+	}
+}
+
+// serve runs the supervisor, or, in a process the supervisor started, the
+// worker.
+func serve(c *cli.Context) error {
+	log, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	if _, err := validEngine(c.String("engine")); err != nil {
+		return err
+	}
+	if supervisor.IsWorker() {
+		return runWorker(c, log)
+	}
+	cfg := supervisor.Config{
+		Addr:            c.String("addr"),
+		Workers:         c.Int("workers"),
+		MaxWorkers:      c.Int("max-workers"),
+		GracefulTimeout: c.Duration("graceful-timeout"),
+		MinUptime:       c.Duration("min-uptime"),
+		MaxBackoff:      c.Duration("max-backoff"),
+		MaxRestarts:     c.Int("max-restarts"),
+		WorkerTimeout:   c.Duration("worker-timeout"),
+		AllowSharedPort: c.Bool("allow-shared-port"),
+		ControlSocket:   controlPath(c),
+		MetricsAddr:     c.String("metrics-addr"),
+		PIDFile:         c.String("pidfile"),
+		Log:             log,
+	}
+	if err := checkServeFlags(c, &cfg); err != nil {
+		return err
+	}
+	return supervisor.Run(context.Background(), cfg)
+}
+
+// checkServeFlags rejects values that the zero-means-default convention of
+// supervisor.Config would otherwise quietly accept.
+func checkServeFlags(c *cli.Context, cfg *supervisor.Config) error {
+	switch {
+	case cfg.Workers < 1:
+		return fmt.Errorf("--workers must be at least 1, got %d", cfg.Workers)
+	case cfg.MaxWorkers < 1:
+		return fmt.Errorf("--max-workers must be at least 1, got %d", cfg.MaxWorkers)
+	case cfg.GracefulTimeout <= 0:
+		return fmt.Errorf("--graceful-timeout must be positive, got %s", cfg.GracefulTimeout)
+	case cfg.MinUptime < 0:
+		return fmt.Errorf("--min-uptime must not be negative, got %s", cfg.MinUptime)
+	case cfg.MaxBackoff <= 0:
+		return fmt.Errorf("--max-backoff must be positive, got %s", cfg.MaxBackoff)
+	case cfg.MaxRestarts < 1:
+		return fmt.Errorf("--max-restarts must be at least 1, got %d", cfg.MaxRestarts)
+	case cfg.WorkerTimeout < 0:
+		return fmt.Errorf("--worker-timeout must not be negative, got %s", cfg.WorkerTimeout)
+	case c.Duration("read-header-timeout") <= 0, c.Duration("idle-timeout") <= 0:
+		return errors.New("--read-header-timeout and --idle-timeout must be positive")
+	case c.Int("max-header-bytes") < 1024:
+		return fmt.Errorf("--max-header-bytes must be at least 1024, got %d", c.Int("max-header-bytes"))
+	}
+	if cfg.WorkerTimeout == 0 {
+		cfg.WorkerTimeout = -1 // the flag's 0 means off; the Config's 0 means default
+	}
+	return nil
+}
+
+func validEngine(name string) (string, error) {
+	for _, e := range handler.Engines {
+		if e == name {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("--engine must be one of %s, got %q", strings.Join(handler.Engines, ", "), name)
+}
+
+// handlerOptions are the worker's HTTP settings from the flags.
+func handlerOptions(c *cli.Context, log zerolog.Logger) handler.Options {
+	return handler.Options{
+		Engine:            c.String("engine"),
+		ReadHeaderTimeout: c.Duration("read-header-timeout"),
+		IdleTimeout:       c.Duration("idle-timeout"),
+		MaxHeaderBytes:    c.Int("max-header-bytes"),
+		Log:               log,
+	}
+}
+
+// runWorker is the hidden worker mode: the supervisor re-executes this
+// binary with the same arguments and a worker spec in the environment.
+func runWorker(c *cli.Context, log zerolog.Logger) error {
+	info, _ := supervisor.CurrentWorker()
+	log = log.With().Int("slot", info.Slot).Int("pid", os.Getpid()).Logger()
+	opts := handlerOptions(c, log)
+	opts.Slot = info.Slot
+	opts.Recorder = info.Recorder
+	srv, err := handler.New(opts)
+	if err != nil {
+		return err
+	}
+	return supervisor.ServeWorker(srv)
+}
+
+// newLogger builds the zerolog logger the flags ask for.
+func newLogger(c *cli.Context) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(c.String("log-level"))
+	if err != nil || c.String("log-level") == "" {
+		return zerolog.Logger{}, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", c.String("log-level"))
+	}
+	zerolog.DurationFieldUnit = time.Millisecond
+	zerolog.DurationFieldInteger = false
+	var log zerolog.Logger
+	switch c.String("log-format") {
+	case "json":
+		log = zerolog.New(os.Stderr)
+	case "console":
+		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"})
+	case "auto":
+		if isTerminal(os.Stderr) {
+			log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"})
+		} else {
+			log = zerolog.New(os.Stderr)
+		}
+	default:
+		return zerolog.Logger{}, fmt.Errorf("--log-format must be console, json or auto, got %q", c.String("log-format"))
+	}
+	return log.Level(level).With().Timestamp().Logger(), nil
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

@@ -1,0 +1,159 @@
+package supervisor
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Status is a snapshot of a running server, as `spread status --json` and
+// GET /status show it.
+type Status struct {
+	Pid       int            `json:"pid"`
+	Addr      string         `json:"addr"`
+	Command   string         `json:"command"`
+	StartedAt time.Time      `json:"started_at"`
+	Uptime    float64        `json:"uptime_seconds"`
+	Slots     int            `json:"slots"`
+	Online    int            `json:"online"`
+	Reloading bool           `json:"reloading"`
+	Stopping  bool           `json:"stopping"`
+	Workers   []WorkerStatus `json:"workers"`
+}
+
+// WorkerStatus is one row of the status: a live worker, or a slot waiting
+// for its next worker (Pid 0).
+type WorkerStatus struct {
+	Slot int `json:"slot"`
+	Pid  int `json:"pid"`
+	// State is one of starting, online, replacing (a reload's new worker
+	// coming up), draining, hung, or restarting (no worker; one is due).
+	State        string  `json:"state"`
+	Uptime       float64 `json:"uptime_seconds"`
+	Counts       Counts  `json:"counts"`
+	Requests     uint64  `json:"requests"`
+	Restarts     int     `json:"restarts"`
+	LastExit     *Exit   `json:"last_exit,omitempty"`
+	HeartbeatAge float64 `json:"heartbeat_age_seconds"`
+	RSS          uint64  `json:"rss_bytes"`
+	CPU          float64 `json:"cpu_seconds"`
+	// SlotRequests counts every request the slot answered, by all its
+	// workers, past and present: a monotonic counter for metrics.
+	SlotRequests Counts `json:"-"`
+}
+
+// status builds the snapshot; it runs in the loop.
+func (s *supervisor) status() Status {
+	now := s.now()
+	st := Status{
+		Pid:       os.Getpid(),
+		Addr:      s.cfg.Addr,
+		Command:   s.cfg.Command,
+		StartedAt: s.started,
+		Uptime:    now.Sub(s.started).Seconds(),
+		Slots:     s.activeSlots(),
+		Online:    s.onlineCount(),
+		Reloading: s.reload != nil,
+		Stopping:  s.stopping,
+	}
+	for _, sl := range s.slots {
+		var rows []WorkerStatus
+		total := sl.past
+		for _, w := range s.workers {
+			if w.slot == sl {
+				ws := s.workerStatus(w, now)
+				total = total.Add(ws.Counts)
+				rows = append(rows, ws)
+			}
+		}
+		if len(rows) == 0 {
+			rows = append(rows, WorkerStatus{Slot: sl.index, State: "restarting",
+				Restarts: sl.restarts, LastExit: sl.lastExit})
+		}
+		for i := range rows {
+			rows[i].SlotRequests = total
+		}
+		st.Workers = append(st.Workers, rows...)
+	}
+	slices.SortFunc(st.Workers, func(a, b WorkerStatus) int {
+		return cmp.Or(cmp.Compare(a.Slot, b.Slot), cmp.Compare(a.Pid, b.Pid))
+	})
+	return st
+}
+
+func (s *supervisor) workerStatus(w *worker, now time.Time) WorkerStatus {
+	sl := w.slot
+	state := "online"
+	switch {
+	case w.reason == reasonHung:
+		state = "hung"
+	case w.reason != "":
+		state = "draining"
+	case sl.next == w:
+		state = "replacing"
+	case !w.online:
+		state = "starting"
+	}
+	c := s.board.read(w.board)
+	rss, cpu := procUsage(w.pid)
+	return WorkerStatus{
+		Slot:         sl.index,
+		Pid:          w.pid,
+		State:        state,
+		Uptime:       now.Sub(w.started).Seconds(),
+		Counts:       c,
+		Requests:     c.Requests(),
+		Restarts:     sl.restarts,
+		LastExit:     sl.lastExit,
+		HeartbeatAge: now.Sub(w.lastBeat).Seconds(),
+		RSS:          rss,
+		CPU:          cpu,
+	}
+}
+
+// procUsage reads a process's resident memory (bytes) and CPU time
+// (seconds, user + system) from /proc/<pid>/stat; zeros if it is gone.
+func procUsage(pid int) (rss uint64, cpu float64) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0
+	}
+	// Field 2, the command, is in parentheses and may hold spaces: count
+	// fields from the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0
+	}
+	f := bytes.Fields(b[i+1:])
+	// f[0] is field 3 (state): utime is field 14, stime 15, rss 24.
+	if len(f) < 22 {
+		return 0, 0
+	}
+	utime, _ := strconv.ParseUint(string(f[11]), 10, 64)
+	stime, _ := strconv.ParseUint(string(f[12]), 10, 64)
+	pages, _ := strconv.ParseUint(string(f[21]), 10, 64)
+	return pages * uint64(os.Getpagesize()), float64(utime+stime) / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc's CPU times; 100 on every Linux
+// architecture Go supports.
+const clockTicks = 100
+
+// SupervisorUsage returns this process's own RSS and CPU seconds.
+func SupervisorUsage() (rss uint64, cpu float64) { return procUsage(os.Getpid()) }
+
+// String renders an Exit for a table cell.
+func (e *Exit) String() string {
+	if e == nil {
+		return "-"
+	}
+	how := fmt.Sprintf("code %d", e.Code)
+	if e.Signal != "" {
+		how = e.Signal
+	}
+	return e.Reason + " (" + how + ")"
+}
