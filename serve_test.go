@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spreadhttp/spread/internal/spreadtest"
+	"github.com/spreadhttp/spread/reuseport"
+)
+
+// These tests run the real binary, send it real signals and talk to it
+// over loopback. Each wait has a deadline and names what it waited for.
+
+func TestEveryWorkerAnswersWithItsOwnPid(t *testing.T) {
+	s := spreadtest.Start(t, "--workers", "3")
+	pids := s.WaitOnline(3, 10*time.Second)
+	seen := map[int]bool{}
+	for i := 0; i < 300 && len(seen) < 3; i++ {
+		r, err := s.Get("/")
+		if err != nil {
+			t.Fatalf("GET /: %v", err)
+		}
+		pid := r.WorkerPid()
+		if r.Status != 200 || r.Body != fmt.Sprintf("Hello World from worker process %d", pid) {
+			t.Fatalf("GET / = %d %q (X-Worker %q)", r.Status, r.Body, r.Worker)
+		}
+		if !contains(pids, pid) {
+			t.Fatalf("answer from pid %d, which is not a worker (workers %v)", pid, pids)
+		}
+		seen[pid] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("300 fresh connections reached %d distinct workers, want 3", len(seen))
+	}
+}
+
+func TestKilledWorkerIsReplacedWithinOneSecond(t *testing.T) {
+	s := spreadtest.Start(t, "--workers", "2")
+	before := s.WaitOnline(2, 10*time.Second)
+	victim := before[0]
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	var fresh int
+	spreadtest.Eventually(t, time.Second, "a new worker pid answering", func() bool {
+		r, err := s.Get("/")
+		if err != nil || r.Status != 200 {
+			return false
+		}
+		if p := r.WorkerPid(); p != before[1] && p != victim {
+			fresh = p
+			return true
+		}
+		return false
+	})
+	t.Logf("new worker %d answered %s after the kill", fresh, time.Since(killed).Round(time.Millisecond))
+	after := s.WaitOnline(2, 2*time.Second)
+	if contains(after, victim) {
+		t.Fatalf("killed worker %d still listed among %v", victim, after)
+	}
+}
+
+func TestRequestInFlightAtSIGTERMCompletesAndExitIsZero(t *testing.T) {
+	s := spreadtest.Start(t, "--workers", "2")
+	s.WaitOnline(2, 10*time.Second)
+	type result struct {
+		r   spreadtest.Reply
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := s.Get("/delay?ms=1500")
+		done <- result{r, err}
+	}()
+	// The request is in flight once a worker holds its connection.
+	spreadtest.Eventually(t, 5*time.Second, "the /delay request to be accepted", func() bool {
+		return openConnections(t, s) > 0
+	})
+	s.Signal(syscall.SIGTERM)
+	res := <-done
+	if res.err != nil || res.r.Status != 200 {
+		t.Fatalf("in-flight request: %v, status %d", res.err, res.r.Status)
+	}
+	if code := s.Wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+}
+
+func TestKilledSupervisorLeavesNoWorkerAndFreesThePort(t *testing.T) {
+	s := spreadtest.Start(t, "--workers", "2")
+	pids := s.WaitOnline(2, 10*time.Second)
+	s.Signal(syscall.SIGKILL)
+	spreadtest.Eventually(t, 2*time.Second, fmt.Sprintf("workers %v to exit", pids), func() bool {
+		for _, p := range pids {
+			if spreadtest.Alive(p) {
+				return false
+			}
+		}
+		return true
+	})
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		t.Fatalf("port still held after the workers exited: %v", err)
+	}
+	ln.Close()
+}
+
+func TestPortHeldByPlainListenerFailsFastNamingTheHolder(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s := spreadtest.StartAt(t, ln.Addr().String(), "--workers", "2")
+	start := time.Now()
+	code := s.Wait(3 * time.Second)
+	if code == 0 {
+		t.Fatal("spread exited 0 on a port held by another process")
+	}
+	t.Logf("exited %d after %s", code, time.Since(start).Round(time.Millisecond))
+	assertOneErrorLine(t, s.Log().String(), fmt.Sprintf("pid %d", os.Getpid()))
+}
+
+func TestPortHeldByPlainListenerWithSharingAllowedFailsFast(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s := spreadtest.StartAt(t, ln.Addr().String(), "--workers", "2", "--allow-shared-port")
+	if code := s.Wait(3 * time.Second); code == 0 {
+		t.Fatal("spread exited 0 although no worker could bind")
+	}
+	assertOneErrorLine(t, s.Log().String(), "address already in use")
+}
+
+func TestForeignReuseportListenerIsRefusedAndNamed(t *testing.T) {
+	ln, err := reuseport.Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s := spreadtest.StartAt(t, ln.Addr().String(), "--workers", "1")
+	if code := s.Wait(3 * time.Second); code == 0 {
+		t.Fatal("spread joined a port another process serves with SO_REUSEPORT")
+	}
+	assertOneErrorLine(t, s.Log().String(), fmt.Sprintf("pid %d", os.Getpid()))
+}
+
+func TestBadFlagsGiveOneLineErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--workers", "0"}, "--workers"},
+		{[]string{"--workers", "-3"}, "--workers"},
+		{[]string{"--addr", "nonsense"}, "nonsense"},
+		{[]string{"--graceful-timeout", "-1s"}, "--graceful-timeout"},
+		{[]string{"--graceful-timeout", "soon"}, "graceful-timeout"},
+		{[]string{"--engine", "gopher"}, "--engine"},
+		{[]string{"--log-format", "xml"}, "--log-format"},
+		{[]string{"--no-such-flag"}, "no-such-flag"},
+	}
+	bin := spreadtest.Binary(t)
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			cmd := exec.Command(bin, append([]string{"serve"}, c.args...)...)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("exit 0 for %v", c.args)
+			}
+			assertOneErrorLine(t, string(out), c.want)
+		})
+	}
+}
+
+// assertOneErrorLine checks that out has exactly one "spread: " error line,
+// that it mentions want, and that nothing looks like a crash.
+func assertOneErrorLine(t *testing.T, out, want string) {
+	t.Helper()
+	var errs []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "spread: ") {
+			errs = append(errs, line)
+		}
+	}
+	if len(errs) != 1 {
+		t.Fatalf("want one 'spread: ' error line, got %d in:\n%s", len(errs), out)
+	}
+	if !strings.Contains(errs[0], want) {
+		t.Fatalf("error line %q does not mention %q", errs[0], want)
+	}
+	for _, bad := range []string{"goroutine ", "panic:", "Usage:", "USAGE:"} {
+		if strings.Contains(out, bad) {
+			t.Fatalf("output contains %q:\n%s", bad, out)
+		}
+	}
+}
+
+func contains(pids []int, pid int) bool {
+	for _, p := range pids {
+		if p == pid {
+			return true
+		}
+	}
+	return false
+}
+
+// openConnections counts the TCP connections to the server's port that a
+// worker has accepted: established ones, less those still queued on a
+// listening socket (for a listener, /proc/net/tcp's rx_queue is the
+// accept-queue length).
+func openConnections(t *testing.T, s *spreadtest.Server) int {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(s.Addr)
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p int
+	fmt.Sscan(port, &p)
+	local := fmt.Sprintf(":%04X", p)
+	n := 0
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		// Fields: sl, local, remote, state, tx_queue:rx_queue, ...
+		f := strings.Fields(line)
+		if len(f) < 5 || !strings.HasSuffix(f[1], local) {
+			continue
+		}
+		switch f[3] {
+		case "01": // ESTABLISHED
+			n++
+		case "0A": // LISTEN
+			var tx, rx int
+			fmt.Sscanf(f[4], "%x:%x", &tx, &rx)
+			n -= rx
+		}
+	}
+	return n
+}
