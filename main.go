@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/spreadhttp/spread/handler"
+	"github.com/spreadhttp/spread/reuseport"
 	"github.com/spreadhttp/spread/supervisor"
 )
 
@@ -100,6 +101,10 @@ func serveCommand() *cli.Command {
 				Usage: "heartbeat silence after which a worker is killed as hung (0 disables)"},
 			&cli.BoolFlag{Name: "allow-shared-port", EnvVars: []string{"SPREAD_ALLOW_SHARED_PORT"},
 				Usage: "start even if another process already listens on the address"},
+			&cli.BoolFlag{Name: "tcp-defer-accept", EnvVars: []string{"SPREAD_TCP_DEFER_ACCEPT"},
+				Usage: "queue a connection for accept only once its request has arrived (TCP_DEFER_ACCEPT)"},
+			&cli.IntFlag{Name: "backlog", EnvVars: []string{"SPREAD_BACKLOG"},
+				Usage: "accept-queue length of each slot's socket (default: net.core.somaxconn)"},
 			flagControlSocket,
 			&cli.StringFlag{Name: "metrics-addr", EnvVars: []string{"SPREAD_METRICS_ADDR"},
 				Usage: "also serve /metrics on this TCP address; a bare port means loopback (default: off)"},
@@ -136,6 +141,7 @@ func serve(c *cli.Context) error {
 		ControlSocket:   controlPath(c),
 		MetricsAddr:     c.String("metrics-addr"),
 		PIDFile:         c.String("pidfile"),
+		Socket:          socketOptions(c),
 		Log:             log,
 	}
 	if err := checkServeFlags(c, &cfg); err != nil {
@@ -164,6 +170,8 @@ func checkServeFlags(c *cli.Context, cfg *supervisor.Config) error {
 		return fmt.Errorf("--worker-timeout must not be negative, got %s", cfg.WorkerTimeout)
 	case c.Duration("read-header-timeout") <= 0, c.Duration("idle-timeout") <= 0:
 		return errors.New("--read-header-timeout and --idle-timeout must be positive")
+	case c.Int("backlog") < 0:
+		return fmt.Errorf("--backlog must not be negative, got %d", c.Int("backlog"))
 	case c.Int("max-header-bytes") < 1024:
 		return fmt.Errorf("--max-header-bytes must be at least 1024, got %d", c.Int("max-header-bytes"))
 	}
@@ -171,6 +179,18 @@ func checkServeFlags(c *cli.Context, cfg *supervisor.Config) error {
 		cfg.WorkerTimeout = -1 // the flag's 0 means off; the Config's 0 means default
 	}
 	return nil
+}
+
+// socketOptions are the listening-socket options the flags ask for.
+func socketOptions(c *cli.Context) reuseport.Options {
+	var o reuseport.Options
+	if c.Bool("tcp-defer-accept") {
+		// One second is what nginx's deferred accept amounts to: the
+		// kernel wakes the worker when the request arrives, or after 1s.
+		o.DeferAccept = time.Second
+	}
+	o.Backlog = c.Int("backlog")
+	return o
 }
 
 func validEngine(name string) (string, error) {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	goreuseport "github.com/libp2p/go-reuseport"
 	"golang.org/x/sys/unix"
@@ -30,13 +31,56 @@ import (
 // already in use", "permission denied"); errors.Is still matches the errno
 // (syscall.EADDRINUSE, syscall.EACCES).
 func Listen(ctx context.Context, addr string) (*net.TCPListener, error) {
-	lc := net.ListenConfig{Control: goreuseport.Control}
+	return ListenWith(ctx, addr, Options{})
+}
+
+// Options are socket options beyond SO_REUSEPORT. The zero value means the
+// kernel's defaults.
+type Options struct {
+	// DeferAccept sets TCP_DEFER_ACCEPT: the kernel queues a connection for
+	// accept only once its first data (the request) has arrived, or after
+	// this long. Zero leaves it off.
+	DeferAccept time.Duration
+	// Backlog is the accept-queue limit; zero keeps Go's choice
+	// (net.core.somaxconn). The kernel caps it at somaxconn.
+	Backlog int
+}
+
+// ListenWith is Listen with socket options.
+func ListenWith(ctx context.Context, addr string, opts Options) (*net.TCPListener, error) {
+	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+		if err := goreuseport.Control(network, address, c); err != nil {
+			return err
+		}
+		if opts.DeferAccept <= 0 {
+			return nil
+		}
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			secs := max(1, int(opts.DeferAccept/time.Second))
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, secs)
+		})
+		return errors.Join(err, serr)
+	}}
 	lc.SetMultipathTCP(false)
 	l, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("bind %s: %w", addr, bindCause(err))
 	}
-	return l.(*net.TCPListener), nil
+	tl := l.(*net.TCPListener)
+	if opts.Backlog > 0 {
+		// listen(2) again on a listening socket only changes its backlog.
+		rc, err := tl.SyscallConn()
+		var lerr error
+		if err == nil {
+			err = rc.Control(func(fd uintptr) { lerr = unix.Listen(int(fd), opts.Backlog) })
+		}
+		if err = errors.Join(err, lerr); err != nil {
+			tl.Close()
+			return nil, fmt.Errorf("set backlog of %s: %w", addr, err)
+		}
+	}
+	return tl, nil
 }
 
 // bindCause strips the "listen tcp <addr>: bind:" layers that net adds, so

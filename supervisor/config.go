@@ -49,6 +49,8 @@ type Config struct {
 	// Args are the worker's arguments after the program name; default:
 	// this process's own (os.Args[1:]).
 	Args []string
+	// Socket holds the options of the slots' listening sockets.
+	Socket reuseport.Options
 	// ControlSocket is the path of the control socket; "" means no
 	// control socket.
 	ControlSocket string

@@ -73,6 +73,7 @@ func (s *supervisor) spawn(sl *slot) (*worker, error) {
 		Heartbeat:       s.cfg.heartbeat(),
 		GracefulTimeout: s.cfg.GracefulTimeout,
 		Board:           board,
+		Socket:          s.cfg.Socket,
 	}
 	raw, err := json.Marshal(spec)
 	if err != nil {

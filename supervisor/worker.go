@@ -40,12 +40,13 @@ const (
 
 // workerSpec is what the supervisor tells a worker at exec time.
 type workerSpec struct {
-	Slot            int           `json:"slot"`
-	Addr            string        `json:"addr"`
-	Inherit         bool          `json:"inherit"`
-	Heartbeat       time.Duration `json:"heartbeat"`
-	GracefulTimeout time.Duration `json:"graceful_timeout"`
-	Board           int           `json:"board"` // scoreboard entry, -1 for none
+	Slot            int               `json:"slot"`
+	Addr            string            `json:"addr"`
+	Inherit         bool              `json:"inherit"`
+	Heartbeat       time.Duration     `json:"heartbeat"`
+	GracefulTimeout time.Duration     `json:"graceful_timeout"`
+	Board           int               `json:"board"` // scoreboard entry, -1 for none
+	Socket          reuseport.Options `json:"socket"`
 }
 
 // hungDrain bounds the drain of a worker told it is hung; it ends before
@@ -180,7 +181,7 @@ func workerListener(ch *net.UnixConn, spec workerSpec) (*net.TCPListener, error)
 		}
 		return ln, send(ch, msgReady, "", nil)
 	}
-	ln, err := reuseport.Listen(context.Background(), spec.Addr)
+	ln, err := reuseport.ListenWith(context.Background(), spec.Addr, spec.Socket)
 	if err != nil {
 		return nil, err
 	}
