@@ -246,3 +246,55 @@ func openConnections(t *testing.T, s *spreadtest.Server) int {
 	}
 	return n
 }
+
+func TestEverySlotDyingYoungMakesTheSupervisorGiveUp(t *testing.T) {
+	bin := upgradeableBinary(t)
+	s := spreadtest.StartWith(t, bin, "--workers", "2", "--max-restarts", "3", "--max-backoff", "300ms")
+	pids := s.WaitOnline(2, 10*time.Second)
+	// Every worker started from now on dies at once, as a bad deploy would.
+	replaceFile(t, bin, []byte("#!/bin/sh\necho 'cannot start' >&2\nexit 3\n"))
+	for _, p := range pids {
+		if err := syscall.Kill(p, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code := s.Wait(10 * time.Second)
+	if code == 0 {
+		t.Fatal("supervisor exited 0 although every slot kept failing")
+	}
+	assertOneErrorLine(t, s.Log().String(), "exit code 3")
+	// Three young deaths per slot; the last one ends the server instead
+	// of scheduling a replacement.
+	if n := len(s.Log().Events("replacement scheduled")); n < 2*3-1 {
+		t.Fatalf("gave up after %d restarts, want at least %d", n, 2*3-1)
+	}
+}
+
+func TestOneFailingSlotDoesNotStopTheHealthyOnes(t *testing.T) {
+	s := spreadtest.Start(t, "--workers", "2", "--max-restarts", "2", "--max-backoff", "200ms", "--min-uptime", "5s")
+	s.WaitOnline(2, 10*time.Second)
+	// Kill slot 0's workers young, again and again: past max-restarts, but
+	// slot 1 stays online, so the server keeps serving.
+	victimSlot := s.Log().Events("worker online")[0]["slot"]
+	for i := 0; i < 4; i++ {
+		var victim int
+		spreadtest.Eventually(t, 5*time.Second, "slot's next worker online", func() bool {
+			evs := s.Log().Events("worker online")
+			for j := len(evs) - 1; j >= 0; j-- {
+				if evs[j]["slot"] == victimSlot {
+					victim = int(evs[j]["pid"].(float64))
+					return spreadtest.Alive(victim)
+				}
+			}
+			return false
+		})
+		syscall.Kill(victim, syscall.SIGKILL)
+		spreadtest.Eventually(t, 2*time.Second, "victim gone", func() bool { return !spreadtest.Alive(victim) })
+	}
+	if s.Exited() {
+		t.Fatalf("supervisor gave up although a slot was healthy:\n%s", s.Log().String())
+	}
+	if r, err := s.Get("/"); err != nil || r.Status != 200 {
+		t.Fatalf("server stopped answering: %v", err)
+	}
+}
