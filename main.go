@@ -104,7 +104,7 @@ func serveCommand() *cli.Command {
 			&cli.BoolFlag{Name: "tcp-defer-accept", EnvVars: []string{"SPREAD_TCP_DEFER_ACCEPT"},
 				Usage: "queue a connection for accept only once its request has arrived (TCP_DEFER_ACCEPT)"},
 			&cli.IntFlag{Name: "backlog", EnvVars: []string{"SPREAD_BACKLOG"},
-				Usage: "accept-queue length of each slot's socket (default: net.core.somaxconn)"},
+				Usage: "accept-queue length of each slot's socket; 0 means net.core.somaxconn"},
 			flagControlSocket,
 			&cli.StringFlag{Name: "metrics-addr", EnvVars: []string{"SPREAD_METRICS_ADDR"},
 				Usage: "also serve /metrics on this TCP address; a bare port means loopback (default: off)"},
@@ -143,6 +143,9 @@ func serve(c *cli.Context) error {
 		PIDFile:         c.String("pidfile"),
 		Socket:          socketOptions(c),
 		Log:             log,
+	}
+	if !c.IsSet("max-workers") {
+		cfg.MaxWorkers = max(cfg.MaxWorkers, cfg.Workers)
 	}
 	if err := checkServeFlags(c, &cfg); err != nil {
 		return err
