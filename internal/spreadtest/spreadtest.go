@@ -326,6 +326,9 @@ type Reply struct {
 	Body    string
 	Worker  string // X-Worker: slot/pid
 	Headers http.Header
+	// Close reports "Connection: close" (net/http removes that header
+	// from Headers and sets this instead).
+	Close bool
 }
 
 // Get requests path from the server with a fresh connection.
@@ -350,7 +353,7 @@ func Get(c *http.Client, url string) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	return Reply{Status: resp.StatusCode, Body: string(b), Worker: resp.Header.Get("X-Worker"), Headers: resp.Header}, nil
+	return Reply{Status: resp.StatusCode, Body: string(b), Worker: resp.Header.Get("X-Worker"), Headers: resp.Header, Close: resp.Close}, nil
 }
 
 // WorkerPid is the pid in an X-Worker header, 0 if there is none.
