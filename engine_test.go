@@ -44,7 +44,7 @@ func TestFasthttpEngineAnswersCountsAndDrainsLikeNetHTTP(t *testing.T) {
 		done <- r
 	}()
 	spreadtest.Eventually(t, 5*time.Second, "the /delay request to be accepted", func() bool {
-		return openConnections(t, s) > 0
+		return spreadtest.Accepted(t, s.Addr) > 0
 	})
 	s.Signal(syscall.SIGTERM)
 	if r := <-done; r.Status != 200 || !r.Close {

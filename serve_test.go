@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,6 +40,17 @@ func TestEveryWorkerAnswersWithItsOwnPid(t *testing.T) {
 	}
 	if len(seen) != 3 {
 		t.Fatalf("300 fresh connections reached %d distinct workers, want 3", len(seen))
+	}
+	// Three workers share the cores: each gets max(1, CPUs/3) Ps.
+	want := fmt.Sprintf("GOMAXPROCS=%d", max(1, runtime.NumCPU()/3))
+	for _, p := range pids {
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(strings.Split(string(env), "\x00"), want) {
+			t.Fatalf("worker %d runs without %s", p, want)
+		}
 	}
 }
 
@@ -82,7 +95,7 @@ func TestRequestInFlightAtSIGTERMCompletesAndExitIsZero(t *testing.T) {
 	}()
 	// The request is in flight once a worker holds its connection.
 	spreadtest.Eventually(t, 5*time.Second, "the /delay request to be accepted", func() bool {
-		return openConnections(t, s) > 0
+		return spreadtest.Accepted(t, s.Addr) > 0
 	})
 	s.Signal(syscall.SIGTERM)
 	res := <-done
@@ -212,89 +225,4 @@ func contains(pids []int, pid int) bool {
 		}
 	}
 	return false
-}
-
-// openConnections counts the TCP connections to the server's port that a
-// worker has accepted: established ones, less those still queued on a
-// listening socket (for a listener, /proc/net/tcp's rx_queue is the
-// accept-queue length).
-func openConnections(t *testing.T, s *spreadtest.Server) int {
-	t.Helper()
-	_, port, _ := net.SplitHostPort(s.Addr)
-	b, err := os.ReadFile("/proc/net/tcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p int
-	fmt.Sscan(port, &p)
-	local := fmt.Sprintf(":%04X", p)
-	n := 0
-	for _, line := range strings.Split(string(b), "\n")[1:] {
-		// Fields: sl, local, remote, state, tx_queue:rx_queue, ...
-		f := strings.Fields(line)
-		if len(f) < 5 || !strings.HasSuffix(f[1], local) {
-			continue
-		}
-		switch f[3] {
-		case "01": // ESTABLISHED
-			n++
-		case "0A": // LISTEN
-			var tx, rx int
-			fmt.Sscanf(f[4], "%x:%x", &tx, &rx)
-			n -= rx
-		}
-	}
-	return n
-}
-
-func TestEverySlotDyingYoungMakesTheSupervisorGiveUp(t *testing.T) {
-	bin := upgradeableBinary(t)
-	s := spreadtest.StartWith(t, bin, "--workers", "2", "--max-restarts", "3", "--max-backoff", "300ms")
-	pids := s.WaitOnline(2, 10*time.Second)
-	// Every worker started from now on dies at once, as a bad deploy would.
-	replaceFile(t, bin, []byte("#!/bin/sh\necho 'cannot start' >&2\nexit 3\n"))
-	for _, p := range pids {
-		if err := syscall.Kill(p, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-	}
-	code := s.Wait(10 * time.Second)
-	if code == 0 {
-		t.Fatal("supervisor exited 0 although every slot kept failing")
-	}
-	assertOneErrorLine(t, s.Log().String(), "exit code 3")
-	// Three young deaths per slot; the last one ends the server instead
-	// of scheduling a replacement.
-	if n := len(s.Log().Events("replacement scheduled")); n < 2*3-1 {
-		t.Fatalf("gave up after %d restarts, want at least %d", n, 2*3-1)
-	}
-}
-
-func TestOneFailingSlotDoesNotStopTheHealthyOnes(t *testing.T) {
-	s := spreadtest.Start(t, "--workers", "2", "--max-restarts", "2", "--max-backoff", "200ms", "--min-uptime", "5s")
-	s.WaitOnline(2, 10*time.Second)
-	// Kill slot 0's workers young, again and again: past max-restarts, but
-	// slot 1 stays online, so the server keeps serving.
-	victimSlot := s.Log().Events("worker online")[0]["slot"]
-	for i := 0; i < 4; i++ {
-		var victim int
-		spreadtest.Eventually(t, 5*time.Second, "slot's next worker online", func() bool {
-			evs := s.Log().Events("worker online")
-			for j := len(evs) - 1; j >= 0; j-- {
-				if evs[j]["slot"] == victimSlot {
-					victim = int(evs[j]["pid"].(float64))
-					return spreadtest.Alive(victim)
-				}
-			}
-			return false
-		})
-		syscall.Kill(victim, syscall.SIGKILL)
-		spreadtest.Eventually(t, 2*time.Second, "victim gone", func() bool { return !spreadtest.Alive(victim) })
-	}
-	if s.Exited() {
-		t.Fatalf("supervisor gave up although a slot was healthy:\n%s", s.Log().String())
-	}
-	if r, err := s.Get("/"); err != nil || r.Status != 200 {
-		t.Fatalf("server stopped answering: %v", err)
-	}
 }

@@ -45,28 +45,6 @@ func queuedRequests(t *testing.T, addr string, n int) <-chan int {
 	return out
 }
 
-// queuedOnPort sums the accept queues of the port's listening sockets.
-func queuedOnPort(t *testing.T, addr string) int {
-	t.Helper()
-	_, port, _ := net.SplitHostPort(addr)
-	var p int
-	fmt.Sscan(port, &p)
-	b, err := os.ReadFile("/proc/net/tcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, line := range strings.Split(string(b), "\n")[1:] {
-		f := strings.Fields(line)
-		if len(f) > 4 && strings.HasSuffix(f[1], fmt.Sprintf(":%04X", p)) && f[3] == "0A" {
-			var tx, rx int
-			fmt.Sscanf(f[4], "%x:%x", &tx, &rx)
-			n += rx
-		}
-	}
-	return n
-}
-
 // collect reads n statuses within d and returns how many were 200.
 func collect(t *testing.T, statuses <-chan int, n int, d time.Duration) (ok int) {
 	t.Helper()
@@ -107,7 +85,8 @@ func TestConnectionsQueuedOnAKilledWorkerAreServedByItsReplacement(t *testing.T)
 			}
 			break
 		}
-		return answered+queuedOnPort(t, s.Addr) == n
+		_, queued := spreadtest.PortSockets(t, s.Addr)
+		return answered+queued == n
 	})
 	queued := n - answered
 	t.Logf("%d answered by the healthy worker, %d queued on the stopped one", answered, queued)

@@ -389,3 +389,45 @@ func StopProcess(t testing.TB, pid int) {
 		return true
 	})
 }
+
+// PortSockets reads /proc/net/tcp for addr's port: established is the
+// number of established connections to it (queued ones included), queued
+// the sum of its listening sockets' accept queues (for a listener, the
+// rx_queue column is the accept-queue length).
+func PortSockets(t testing.TB, addr string) (established, queued int) {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(addr)
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatalf("port of %q: %v", addr, err)
+	}
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := fmt.Sprintf(":%04X", p)
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		// Fields: sl, local, remote, state, tx_queue:rx_queue, ...
+		f := strings.Fields(line)
+		if len(f) < 5 || !strings.HasSuffix(f[1], local) {
+			continue
+		}
+		switch f[3] {
+		case "01": // ESTABLISHED
+			established++
+		case "0A": // LISTEN
+			var tx, rx int
+			fmt.Sscanf(f[4], "%x:%x", &tx, &rx)
+			queued += rx
+		}
+	}
+	return established, queued
+}
+
+// Accepted is the number of connections to addr that a worker has
+// accepted: established ones less those still queued.
+func Accepted(t testing.TB, addr string) int {
+	t.Helper()
+	est, queued := PortSockets(t, addr)
+	return est - queued
+}
