@@ -32,6 +32,9 @@ type slot struct {
 	lastExit  *Exit
 	retiring  bool
 	past      Counts // counters of the slot's exited workers
+	// failedAtStart is set when a worker of the slot failed before the
+	// server had any worker online.
+	failedAtStart bool
 }
 
 // Exit describes how a worker ended.
@@ -62,7 +65,6 @@ type supervisor struct {
 	started    time.Time
 	everOnline bool
 	ready      bool
-	firstFails int    // first-generation workers that never came online
 	lastError  string // the last worker failure, for the give-up message
 
 	reload   *reloadState
@@ -233,7 +235,9 @@ func (s *supervisor) startWorker(sl *slot) {
 	if err != nil {
 		s.lastError = err.Error()
 		s.log.Error().Err(err).Int("slot", sl.index).Msg("worker not started")
-		s.scheduleRestart(sl, 0)
+		// A fork that fails counts as a worker that died at once, so the
+		// backoff and give-up rules hold for it too.
+		s.replace(sl, false, 0)
 		return
 	}
 	sl.current = w
@@ -334,7 +338,7 @@ func (s *supervisor) onExit(w *worker, st *os.ProcessState) {
 	case sl.current == w:
 		sl.current = nil
 		sl.lastExit = exit
-		s.replace(sl, w, uptime)
+		s.replace(sl, w.online, uptime)
 	default:
 		// An old worker of a reload, a retired one, or a hung one already
 		// replaced: nothing replaces it.
@@ -346,8 +350,9 @@ func (s *supervisor) onExit(w *worker, st *os.ProcessState) {
 	s.changed()
 }
 
-// replace decides what follows the exit of sl's current worker.
-func (s *supervisor) replace(sl *slot, w *worker, uptime time.Duration) {
+// replace decides what follows the end of sl's current worker, which ran
+// for uptime and came online or not.
+func (s *supervisor) replace(sl *slot, wasOnline bool, uptime time.Duration) {
 	if s.stopping || sl.retiring {
 		return
 	}
@@ -355,11 +360,11 @@ func (s *supervisor) replace(sl *slot, w *worker, uptime time.Duration) {
 		// A reload is bringing up this slot's replacement already.
 		return
 	}
-	if !w.online && !s.everOnline {
-		s.firstFails++
+	if !wasOnline && !s.everOnline {
+		sl.failedAtStart = true
 	}
 	delay := s.policy.Exited(&sl.history, uptime)
-	if !s.everOnline && s.firstFails >= len(s.slots) {
+	if !s.everOnline && s.slotsFailedAtStart() == len(s.slots) {
 		s.fail(fmt.Errorf("no worker came online: %s", s.lastError))
 		return
 	}
@@ -382,6 +387,18 @@ func (s *supervisor) fail(err error) {
 		s.err = err
 	}
 	s.stop("failure", true)
+}
+
+// slotsFailedAtStart counts the slots whose worker failed before any
+// worker of the server came online.
+func (s *supervisor) slotsFailedAtStart() int {
+	n := 0
+	for _, sl := range s.slots {
+		if sl.failedAtStart {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *supervisor) histories() []History {
