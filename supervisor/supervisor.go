@@ -133,14 +133,14 @@ func Run(ctx context.Context, cfg Config) error {
 		syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU)
 	defer signal.Stop(s.sigs)
 
+	s.started = s.now()
+	s.log.Info().Int("pid", os.Getpid()).Str("addr", cfg.Addr).Int("workers", cfg.Workers).
+		Str("command", cfg.Command).Msg("supervisor started")
 	if err := s.openHooks(); err != nil {
 		return err
 	}
 	defer s.closeHooks()
 	s.warnMigrateReq()
-	s.started = s.now()
-	s.log.Info().Int("pid", os.Getpid()).Str("addr", cfg.Addr).Int("workers", cfg.Workers).
-		Str("command", cfg.Command).Msg("supervisor started")
 	for i := range cfg.Workers {
 		sl := &slot{index: i}
 		s.slots = append(s.slots, sl)
