@@ -2,6 +2,7 @@ package reuseport
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"encoding/hex"
@@ -246,23 +247,25 @@ func listeningSockets() ([]procSocket, error) {
 func parseNetTCP(r io.Reader) ([]procSocket, error) {
 	var rows []procSocket
 	sc := bufio.NewScanner(r)
+	// A busy host lists tens of thousands of sockets, mostly TIME_WAIT:
+	// parse from the scanner's bytes, with no string per line.
 	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 || fields[0] == "sl" {
+		fields := bytes.Fields(sc.Bytes())
+		if len(fields) == 0 || string(fields[0]) == "sl" {
 			continue
 		}
 		if len(fields) < 10 {
 			return nil, fmt.Errorf("short line %q", sc.Text())
 		}
-		local, err := parseHexAddrPort(fields[1])
+		local, err := parseHexAddrPort(string(fields[1]))
 		if err != nil {
 			return nil, err
 		}
-		state, err := strconv.ParseUint(fields[3], 16, 8)
+		state, err := strconv.ParseUint(string(fields[3]), 16, 8)
 		if err != nil {
 			return nil, fmt.Errorf("bad state %q", fields[3])
 		}
-		inode, err := strconv.ParseUint(fields[9], 10, 64)
+		inode, err := strconv.ParseUint(string(fields[9]), 10, 64)
 		if err != nil {
 			return nil, fmt.Errorf("bad inode %q", fields[9])
 		}

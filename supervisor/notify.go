@@ -80,6 +80,13 @@ func (n *notifier) tick(s *supervisor) {
 	}
 }
 
+func (n *notifier) deadline(*supervisor) time.Time {
+	if n.watchdog <= 0 {
+		return time.Time{}
+	}
+	return n.lastPing.Add(n.watchdog)
+}
+
 func (n *notifier) close() {}
 
 // monotonicUsec is CLOCK_MONOTONIC in microseconds, which systemd wants

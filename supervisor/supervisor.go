@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -112,6 +113,10 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("address %s is already served by %s; stop it, or pass --allow-shared-port to share the port", cfg.Addr, holders[0])
 		}
 	}
+	// The /proc scan above can read tens of thousands of sockets on a busy
+	// host; hand that garbage back to the kernel now rather than let the
+	// supervisor sit on it for its whole life.
+	debug.FreeOSMemory()
 	board, err := newScoreboard(4*cfg.MaxWorkers + 8)
 	if err != nil {
 		return err
@@ -165,12 +170,16 @@ func (s *supervisor) warnMigrateReq() {
 	}
 }
 
-// tick is the loop's clock for deadlines: restarts, heartbeats, kills.
-const tick = 50 * time.Millisecond
+// maxWait bounds the loop's sleep when no deadline is near, so that a
+// missed computation can never stall it for long.
+const maxWait = 5 * time.Second
 
 func (s *supervisor) loop(ctx context.Context) error {
 	defer close(s.done)
-	t := time.NewTicker(tick)
+	// One timer, set to the nearest deadline (a restart, a heartbeat, a
+	// kill), instead of a ticker: an idle supervisor wakes only for its
+	// workers' heartbeats.
+	t := time.NewTimer(0)
 	defer t.Stop()
 	ctxDone := ctx.Done()
 	for {
@@ -187,6 +196,7 @@ func (s *supervisor) loop(ctx context.Context) error {
 		case <-t.C:
 			s.onTick()
 		}
+		t.Reset(max(time.Millisecond, min(maxWait, s.nextDeadline().Sub(s.now()))))
 		if s.stopping && len(s.workers) == 0 {
 			s.closeSlots()
 			if s.err == nil {
@@ -442,10 +452,49 @@ func (s *supervisor) onTick() {
 		s.watch(w, now)
 	}
 	for _, h := range s.hooks {
-		if t, ok := h.(interface{ tick(*supervisor) }); ok {
+		if t, ok := h.(ticker); ok {
 			t.tick(s)
 		}
 	}
+}
+
+// ticker is a hook with deadlines of its own.
+type ticker interface {
+	tick(s *supervisor)
+	deadline(s *supervisor) time.Time
+}
+
+// nextDeadline is the earliest time at which onTick has something to do;
+// it mirrors the conditions of onTick and watch.
+func (s *supervisor) nextDeadline() time.Time {
+	next := s.now().Add(maxWait)
+	earlier := func(t time.Time) {
+		if !t.IsZero() && t.Before(next) {
+			next = t
+		}
+	}
+	for _, sl := range s.slots {
+		if !s.stopping && !sl.retiring && sl.current == nil {
+			earlier(sl.restartAt)
+		}
+	}
+	for _, w := range s.workers {
+		switch {
+		case w.killed:
+		case !w.killAt.IsZero():
+			earlier(w.killAt.Add(time.Millisecond))
+		case !w.online && w.reason == "":
+			earlier(w.started.Add(s.cfg.StartTimeout + time.Millisecond))
+		case w.online && s.cfg.WorkerTimeout > 0:
+			earlier(w.lastBeat.Add(s.cfg.WorkerTimeout + time.Millisecond))
+		}
+	}
+	for _, h := range s.hooks {
+		if t, ok := h.(ticker); ok {
+			earlier(t.deadline(s))
+		}
+	}
+	return next
 }
 
 // watch enforces w's deadlines: start timeout, heartbeat, graceful stop.
@@ -466,9 +515,11 @@ func (s *supervisor) watch(w *worker, now time.Time) {
 		w.killed = true
 		w.signal(syscall.SIGKILL)
 	case w.online && s.cfg.WorkerTimeout > 0 && now.Sub(w.lastBeat) > s.cfg.WorkerTimeout:
-		// SIGQUIT makes the Go runtime print every goroutine's stack to
-		// the worker's stderr (our log) and exit. A SIGSTOPped process
-		// only takes the signal once continued, hence the SIGCONT.
+		// SIGQUIT makes the worker write every goroutine's stack to its
+		// stderr (our log) and drain briefly (a program of its own that
+		// does not catch SIGQUIT dumps and exits, by Go's default). A
+		// SIGSTOPped process only takes the signal once continued, hence
+		// the SIGCONT.
 		s.log.Error().Int("slot", w.slot.index).Int("pid", w.pid).Dur("silent", now.Sub(w.lastBeat)).
 			Msg("worker hung: sending SIGQUIT for a goroutine dump")
 		w.reason = reasonHung
