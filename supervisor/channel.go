@@ -84,7 +84,7 @@ func send(c *net.UnixConn, word, arg string, f *os.File) error {
 type message struct {
 	word string
 	arg  string
-	file *os.File // set when the message carried a descriptor
+	fd   int // a descriptor the message carried, -1 if none
 }
 
 // receive reads one message. It returns io.EOF once the other side has
@@ -99,40 +99,44 @@ func receive(c *net.UnixConn, buf, oob []byte) (message, error) {
 		return message{}, errEOF
 	}
 	word, arg, _ := strings.Cut(string(buf[:n]), " ")
-	m := message{word: word, arg: arg}
+	m := message{word: word, arg: arg, fd: -1}
 	if oobn > 0 {
-		f, err := parseRights(oob[:oobn])
+		fd, err := parseRights(oob[:oobn])
 		if err != nil {
 			return m, err
 		}
-		m.file = f
+		m.fd = fd
 	}
 	return m, nil
 }
 
 var errEOF = errors.New("channel closed")
 
-func parseRights(oob []byte) (*os.File, error) {
+// parseRights returns the one descriptor a message carried, close-on-exec,
+// or -1. It stays a raw descriptor on purpose: wrapping a non-blocking
+// socket in an *os.File registers it with Go's poller, and a listening
+// socket would then wake the supervisor for every incoming connection.
+func parseRights(oob []byte) (int, error) {
 	scms, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
-		return nil, fmt.Errorf("channel: %w", err)
+		return -1, fmt.Errorf("channel: %w", err)
 	}
-	var file *os.File
+	fd := -1
 	for _, scm := range scms {
 		fds, err := unix.ParseUnixRights(&scm)
 		if err != nil {
 			continue
 		}
-		for _, fd := range fds {
-			unix.CloseOnExec(fd)
-			if file == nil {
-				file = os.NewFile(uintptr(fd), "spread-listener")
+		for _, f := range fds {
+			unix.CloseOnExec(f)
+			if fd < 0 {
+				fd = f
 			} else {
-				unix.Close(fd) // only one descriptor is ever expected
+				unix.Close(f) // only one descriptor is ever expected
 			}
 		}
 	}
-	return file, nil
+	return fd, nil
 }
 
 // oobSpace is the control buffer size for one descriptor.

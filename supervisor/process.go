@@ -69,7 +69,7 @@ func (s *supervisor) spawn(sl *slot) (*worker, error) {
 	spec := workerSpec{
 		Slot:            sl.index,
 		Addr:            s.cfg.Addr,
-		Inherit:         sl.listener != nil,
+		Inherit:         sl.socket != nil,
 		Heartbeat:       s.cfg.heartbeat(),
 		GracefulTimeout: s.cfg.GracefulTimeout,
 		Board:           board,
@@ -83,8 +83,17 @@ func (s *supervisor) spawn(sl *slot) (*worker, error) {
 	cmd.Env = append(workerEnviron(os.Environ(), len(s.slots)), workerEnv+"="+string(raw))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{child, s.board.file}
-	if sl.listener != nil {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, sl.listener)
+	if sl.socket != nil {
+		f, err := sl.socket.file()
+		if err != nil {
+			parent.Close()
+			s.board.release(board)
+			return nil, err
+		}
+		// Only the child needs this duplicate; ours goes once it has
+		// started (the kernel socket lives on in sl.socket).
+		defer f.Close()
+		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
 	}
 	// A process group of its own keeps a terminal's Ctrl-C away from the
 	// workers: the supervisor alone decides how they stop.
@@ -177,4 +186,24 @@ func unixSignalName(sig syscall.Signal) string {
 		return n
 	}
 	return "signal " + strconv.Itoa(int(sig))
+}
+
+// slotSocket is a slot's listening socket as the supervisor holds it: a
+// bare descriptor that it never reads or polls.
+type slotSocket struct{ fd int }
+
+// file returns a duplicate for a child's ExtraFiles; the caller closes it.
+func (k *slotSocket) file() (*os.File, error) {
+	fd, err := unix.FcntlInt(uintptr(k.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("dup slot socket: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "spread-listener"), nil
+}
+
+// close drops the supervisor's descriptor; nil is a no-op.
+func (k *slotSocket) close() {
+	if k != nil {
+		unix.Close(k.fd)
+	}
 }

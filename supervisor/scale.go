@@ -63,9 +63,7 @@ func (s *supervisor) reapRetired() {
 	kept := s.slots[:0]
 	for _, sl := range s.slots {
 		if sl.retiring && sl.current == nil && sl.next == nil {
-			if sl.listener != nil {
-				sl.listener.Close()
-			}
+			sl.socket.close()
 			continue
 		}
 		kept = append(kept, sl)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 
 	"github.com/spreadhttp/spread/reuseport"
 )
@@ -19,14 +20,14 @@ import (
 // listening socket, the restart history and the counts of past workers.
 type slot struct {
 	index int
-	// listener is the supervisor's duplicate of the slot's SO_REUSEPORT
+	// socket is the supervisor's duplicate of the slot's SO_REUSEPORT
 	// socket. Holding it keeps the socket's accept queue alive while the
 	// slot's worker dies and is replaced; nil until the first worker of
 	// the slot bound one.
-	listener *os.File
-	current  *worker // the worker serving the slot, nil while none runs
-	next     *worker // a reload's replacement, until it is online
-	history  History
+	socket  *slotSocket
+	current *worker // the worker serving the slot, nil while none runs
+	next    *worker // a reload's replacement, until it is online
+	history History
 	// restartAt is when the next worker starts; zero when none is due.
 	restartAt time.Time
 	restarts  int
@@ -275,14 +276,14 @@ func (s *supervisor) handle(ev event) {
 
 func (s *supervisor) onOnline(w *worker, m message) {
 	sl := w.slot
-	if m.file != nil {
-		if sl.listener == nil {
-			sl.listener = m.file
+	if m.fd >= 0 {
+		if sl.socket == nil {
+			sl.socket = &slotSocket{fd: m.fd}
 		} else {
 			// Two workers of one slot bound before either reported
 			// (a reload of a slot whose first worker never came
 			// online): keep the first socket.
-			m.file.Close()
+			unix.Close(m.fd)
 		}
 	}
 	w.online, w.lastBeat = true, s.now()
@@ -594,10 +595,8 @@ func (s *supervisor) retire(w *worker, reason string) {
 // queued (unless net.ipv4.tcp_migrate_req moves it within the group).
 func (s *supervisor) closeSlots() {
 	for _, sl := range s.slots {
-		if sl.listener != nil {
-			sl.listener.Close()
-			sl.listener = nil
-		}
+		sl.socket.close()
+		sl.socket = nil
 	}
 }
 
