@@ -270,3 +270,44 @@ func TestReloadThatCannotStartAWorkerKeepsTheOldOnes(t *testing.T) {
 		}
 	}
 }
+
+// The supervisor holds one duplicate of each slot's listening socket, and
+// never polls them: a registered listener would wake it for every
+// incoming connection.
+func TestSupervisorHoldsEachSlotSocketWithoutPollingIt(t *testing.T) {
+	s := spreadtest.Start(t, "--workers", "2")
+	s.WaitOnline(2, 10*time.Second)
+	listening := spreadtest.ListenInodes(t, s.Addr)
+	fdDir := fmt.Sprintf("/proc/%d/fd", s.Pid())
+	ents, err := os.ReadDir(fdDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := map[string]bool{} // supervisor fds that are the port's listeners
+	var epolls []string
+	for _, e := range ents {
+		link, _ := os.Readlink(filepath.Join(fdDir, e.Name()))
+		inode := strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")
+		switch {
+		case listening[inode]:
+			held[e.Name()] = true
+		case link == "anon_inode:[eventpoll]":
+			epolls = append(epolls, e.Name())
+		}
+	}
+	if len(held) != 2 {
+		t.Fatalf("supervisor holds %d of the port's listening sockets, want one per slot (2)", len(held))
+	}
+	for _, ep := range epolls {
+		info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", s.Pid(), ep))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(info), "\n") {
+			// "tfd:        7 events: ..." lists a registered descriptor.
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "tfd:" && held[f[1]] {
+				t.Fatalf("supervisor polls slot socket fd %s: %s", f[1], line)
+			}
+		}
+	}
+}

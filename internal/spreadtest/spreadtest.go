@@ -424,6 +424,29 @@ func PortSockets(t testing.TB, addr string) (established, queued int) {
 	return established, queued
 }
 
+// ListenInodes returns the socket inodes of the listening sockets on
+// addr's port, from /proc/net/tcp.
+func ListenInodes(t testing.TB, addr string) map[string]bool {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(addr)
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatalf("port of %q: %v", addr, err)
+	}
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inodes := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 9 && strings.HasSuffix(f[1], fmt.Sprintf(":%04X", p)) && f[3] == "0A" {
+			inodes[f[9]] = true
+		}
+	}
+	return inodes
+}
+
 // Accepted is the number of connections to addr that a worker has
 // accepted: established ones less those still queued.
 func Accepted(t testing.TB, addr string) int {
