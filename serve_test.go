@@ -176,6 +176,7 @@ func TestBadFlagsGiveOneLineErrors(t *testing.T) {
 		{[]string{"--workers", "0"}, "--workers"},
 		{[]string{"--workers", "-3"}, "--workers"},
 		{[]string{"--addr", "nonsense"}, "nonsense"},
+		{[]string{"--addr", "127.0.0.1:0"}, "port 0"},
 		{[]string{"--graceful-timeout", "-1s"}, "--graceful-timeout"},
 		{[]string{"--graceful-timeout", "soon"}, "graceful-timeout"},
 		{[]string{"--engine", "gopher"}, "--engine"},

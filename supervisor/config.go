@@ -3,6 +3,7 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"time"
@@ -129,6 +130,11 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if err := reuseport.ValidateAddr(cfg.Addr); err != nil {
 		return cfg, err
+	}
+	// Port 0 would give every worker a port of its own, not one port
+	// shared by the group.
+	if _, port, _ := net.SplitHostPort(cfg.Addr); port == "0" {
+		return cfg, fmt.Errorf("invalid address %q: port 0 would give each worker a different port; name the port", cfg.Addr)
 	}
 	return cfg, nil
 }
