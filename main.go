@@ -101,8 +101,10 @@ func serveCommand() *cli.Command {
 				Usage: "heartbeat silence after which a worker is killed as hung (0 disables)"},
 			&cli.BoolFlag{Name: "allow-shared-port", EnvVars: []string{"SPREAD_ALLOW_SHARED_PORT"},
 				Usage: "start even if another process already listens on the address"},
-			&cli.BoolFlag{Name: "tcp-defer-accept", EnvVars: []string{"SPREAD_TCP_DEFER_ACCEPT"},
-				Usage: "queue a connection for accept only once its request has arrived (TCP_DEFER_ACCEPT)"},
+			// On by default: make bench measured +33% req/s and a lower p99
+			// with a new connection per request, and no loss with keep-alive.
+			&cli.BoolFlag{Name: "tcp-defer-accept", Value: true, EnvVars: []string{"SPREAD_TCP_DEFER_ACCEPT"},
+				Usage: "queue a connection for accept only once its request has arrived (TCP_DEFER_ACCEPT); --tcp-defer-accept=false turns it off"},
 			&cli.IntFlag{Name: "backlog", EnvVars: []string{"SPREAD_BACKLOG"},
 				Usage: "accept-queue length of each slot's socket; 0 means net.core.somaxconn"},
 			flagControlSocket,
