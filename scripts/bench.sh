@@ -1,0 +1,653 @@
+#!/usr/bin/env bash
+# Benchmark spread against a single-process baseline, on loopback only.
+#
+#   scripts/bench.sh            (or `make bench`, which builds and installs hey first)
+#
+# Subjects (default; N = nproc):
+#   spread-Nw            spread, N workers, net/http engine
+#   spread-1w            spread, 1 worker, net/http engine
+#   standalone           `spread standalone`: one process, no supervisor, no reuseport
+#   spread-Nw-fasthttp   spread, N workers, fasthttp engine
+# They run interleaved (A B C D A B C D ...) for ROUNDS rounds. Every subject
+# is started fresh in every round (new port, new processes) and stopped after
+# it: each round is an independent sample, and the reuseport hash that spreads
+# connections over the workers is drawn again. Per subject and round:
+#   1. start, wait for readiness (all workers online, /healthz 200), deadline 20s
+#   2. wrk warm-up (WARMUP_SECONDS, default 1; not recorded)
+#   3. wrk -t1 -c64 -d${BENCH_SECONDS}s --latency         keep-alive
+#   4. hey -c 50 -n 20000                                  keep-alive (hey's default)
+#     (hey -disable-keepalive -c 50 -n 20000 too, with BENCH_NOKEEPALIVE=1)
+#   5. supervisor RSS, then its CPU over an idle window (IDLE_SECONDS, default 5)
+#   6. SIGTERM, deadline 15s, then SIGKILL of the process group
+# Each worker's share of requests comes from `spread status --json`, read
+# before and after each tool; RSS and CPU from /proc. Every load is bounded
+# (wrk by -d, hey by -n, both by timeout) and targets 127.0.0.1 only. On exit,
+# normal or not, the load tool and the server under test are stopped.
+#
+# The machine's cores are shared with other work: each run also records the
+# CPU that neither the server nor the load tool used ("other load", from
+# /proc/stat minus the two) and the machine's accept-queue drops.
+#
+# Output: a markdown table and the targets on stdout (also saved next to the
+# CSV as bench/results.md), progress on stderr, and bench/results.csv (one row
+# per subject, round and tool, with machine info and the load that other
+# processes put on the machine meanwhile: the cores are shared).
+#
+# Environment:
+#   ROUNDS=3              rounds
+#   BENCH_SECONDS=5       wrk duration per run (SECONDS itself is bash's clock)
+#   BENCH_CONNECTIONS=64  wrk connections;  HEY_CONCURRENCY=50, HEY_REQUESTS=20000
+#   WARMUP_SECONDS=1      IDLE_SECONDS=5 (0 skips the idle window)
+#   BENCH_WORKERS=$(nproc)  N above
+#   BENCH_SUBJECTS="..."  replace the subject list (space or comma separated);
+#                         names: standalone[-fasthttp] or
+#                         spread-<n>w[-fasthttp][-gmp<k>][-defer][-backlog<k>]
+#                         (-gmp<k>: env GOMAXPROCS=k; -defer: --tcp-defer-accept;
+#                         -backlog<k>: --backlog k)
+#   BENCH_GOMAXPROCS=1    add spread-Nw-gmp1 and spread-Nw-gmp<nproc>
+#   BENCH_SOCKOPTS=1      add spread-Nw-defer and spread-Nw-backlog128 (skipped,
+#                         with a note, when the binary lacks the flags)
+#   BENCH_ROTATE=1        rotate the order every round (A B C, B C A, C A B, ...)
+#                         so that no subject always runs first
+#   BENCH_NOKEEPALIVE=1   add a third pass per run: hey -disable-keepalive
+#                         (a new connection per request; where accept matters)
+#   BENCH_QUIET=PCT       before each run, wait (at most BENCH_QUIET_WAIT=60 s) until
+#                         the machine's CPUs are less than PCT% busy over 1 s: other
+#                         sessions' tests share the cores (default: off)
+#   BENCH_CSV=bench/results.csv (the report goes to the same name in .md)
+#   BENCH_RAW=DIR         keep every wrk/hey report and server log there
+# shellcheck disable=SC2034 # the result arrays are read through namerefs
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$SPREAD_ROOT"
+
+for fn in die note ensure_hey free_port children alive wrk_summary hey_summary; do
+  declare -F "$fn" >/dev/null || { echo "bench.sh: scripts/lib.sh lacks $fn" >&2; exit 2; }
+done
+
+# Nothing from the caller's environment may change the servers: the flags
+# below say everything, and GOMAXPROCS is set per subject.
+while read -r v; do unset "$v"; done < <(compgen -e | grep -E '^(SPREAD_|GOMAXPROCS$|GODEBUG$|GOGC$|GOMEMLIMIT$)' || true)
+
+NPROC=$(nproc)
+ROUNDS=${ROUNDS:-3}
+BENCH_SECONDS=${BENCH_SECONDS:-5}
+BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-64}
+HEY_CONCURRENCY=${HEY_CONCURRENCY:-50}
+HEY_REQUESTS=${HEY_REQUESTS:-20000}
+WARMUP_SECONDS=${WARMUP_SECONDS:-1}
+IDLE_SECONDS=${IDLE_SECONDS:-5}
+WORKERS=${BENCH_WORKERS:-$NPROC}
+BENCH_CSV=${BENCH_CSV:-bench/results.csv}
+BENCH_RAW=${BENCH_RAW:-}
+HZ=$(getconf CLK_TCK)
+
+for v in ROUNDS BENCH_SECONDS BENCH_CONNECTIONS HEY_CONCURRENCY HEY_REQUESTS WORKERS; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
+done
+for v in WARMUP_SECONDS IDLE_SECONDS; do
+  [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
+done
+((HEY_CONCURRENCY <= HEY_REQUESTS)) || die "HEY_CONCURRENCY must not exceed HEY_REQUESTS"
+
+t_start=$(now_us)
+
+# ---------------------------------------------------------------- tools
+apt_install() { # apt_install PKG: from Debian, updating the lists once if needed
+  command -v apt-get >/dev/null 2>&1 || die "$1 is missing and there is no apt-get to install it"
+  note "installing $1 from Debian"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null || die "apt-get install $1 failed"
+  fi
+}
+have_wrk || apt_install wrk
+command -v jq >/dev/null 2>&1 || apt_install jq
+command -v curl >/dev/null 2>&1 || apt_install curl
+ensure_hey
+
+# `make bench` has just built bin/spread; run by hand, build it here.
+if [[ -z ${MAKELEVEL:-} ]]; then
+  note "make build"
+  make -s build >&2 || die "make build failed"
+fi
+[[ -x bin/spread ]] || die "bin/spread is missing"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/spread-bench.XXXXXX")
+# The benchmark runs a private copy: someone rebuilding bin/spread during
+# the run would otherwise change the subject between rounds.
+cp bin/spread "$work/spread"
+SPREAD="$work/spread"
+
+# ------------------------------------------------------- server control
+SRV_PID= # the process currently under test (supervisor or standalone)
+SRV_CTL=
+
+stop_server() {
+  local pid=$SRV_PID deadline
+  [[ -n $pid ]] || return 0
+  SRV_PID=
+  if alive "$pid"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    deadline=$(($(now_us) + 15000000))
+    while alive "$pid" && (($(now_us) < deadline)); do sleep 0.05; done
+  fi
+  if alive "$pid"; then
+    note "server $pid did not stop within 15s of SIGTERM; SIGKILL to its group"
+  else
+    wait "$pid" 2>/dev/null || true # reap it: a zombie still counts as a member of its group
+    sleep 0.05
+  fi
+  # The server runs in its own process group (setsid): whatever is left of
+  # it, the supervisor or a worker, goes with SIGKILL.
+  if kill -0 -- "-$pid" 2>/dev/null; then
+    note "server $pid left processes behind: SIGKILL to its group"
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+# kill_tree PID: SIGTERM to PID and all its descendants, deepest first.
+kill_tree() {
+  local p
+  for p in $(pgrep -P "$1" || true); do kill_tree "$p"; done
+  kill -TERM "$1" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$? c
+  trap - EXIT INT TERM
+  # A load still running (interrupted run): this shell's children other
+  # than the server are the load tool's subshell and its timeout.
+  for c in $(pgrep -P $$ || true); do
+    [[ $c == "${SRV_PID:-}" ]] || kill_tree "$c"
+  done
+  stop_server
+  if [[ -n $BENCH_RAW ]] && mkdir -p "$BENCH_RAW"; then
+    cp -r "$work"/raw/. "$BENCH_RAW"/ 2>/dev/null || true
+  fi
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# parse_subject NAME sets S_KIND (serve|standalone), S_WORKERS, S_ENGINE,
+# S_GMP (GOMAXPROCS or empty) and S_FLAGS (extra serve flags).
+parse_subject() {
+  local name=$1 rest
+  S_ENGINE=net/http S_GMP='' S_FLAGS=() S_WORKERS=1
+  if [[ $name =~ ^standalone(-fasthttp)?$ ]]; then
+    S_KIND=standalone
+    [[ -n ${BASH_REMATCH[1]} ]] && S_ENGINE=fasthttp
+    return 0
+  fi
+  [[ $name =~ ^spread-([1-9][0-9]*)w(.*)$ ]] || die "unknown subject '$name'"
+  S_KIND=serve S_WORKERS=${BASH_REMATCH[1]}
+  rest=${BASH_REMATCH[2]}
+  while [[ -n $rest ]]; do
+    if [[ $rest =~ ^-fasthttp(.*)$ ]]; then
+      S_ENGINE=fasthttp
+    elif [[ $rest =~ ^-gmp([1-9][0-9]*)(.*)$ ]]; then
+      S_GMP=${BASH_REMATCH[1]}
+      rest=${BASH_REMATCH[2]}
+      continue
+    elif [[ $rest =~ ^-defer(.*)$ ]]; then
+      S_FLAGS+=(--tcp-defer-accept)
+    elif [[ $rest =~ ^-backlog([1-9][0-9]*)(.*)$ ]]; then
+      S_FLAGS+=(--backlog "${BASH_REMATCH[1]}")
+      rest=${BASH_REMATCH[2]}
+      continue
+    else
+      die "unknown part '$rest' of subject '$name'"
+    fi
+    rest=${BASH_REMATCH[1]}
+  done
+}
+
+# start_server NAME PORT LOG starts the subject in its own process group and
+# waits until it serves; it dies loudly when it does not within 20s.
+start_server() {
+  local name=$1 port=$2 log=$3 deadline online
+  parse_subject "$name"
+  local -a envs=(env)
+  [[ -n $S_GMP ]] && envs+=("GOMAXPROCS=$S_GMP")
+  if [[ $S_KIND == standalone ]]; then
+    setsid "${envs[@]}" "$SPREAD" standalone --addr "127.0.0.1:$port" --engine "$S_ENGINE" \
+      --log-format json >"$log" 2>&1 </dev/null &
+    SRV_CTL=
+  else
+    SRV_CTL="$work/ctl-$port.sock"
+    setsid "${envs[@]}" "$SPREAD" serve --addr "127.0.0.1:$port" --workers "$S_WORKERS" \
+      --engine "$S_ENGINE" --log-format json --control-socket "$SRV_CTL" "${S_FLAGS[@]}" \
+      >"$log" 2>&1 </dev/null &
+  fi
+  SRV_PID=$!
+  deadline=$(($(now_us) + 20000000))
+  while :; do
+    if ! alive "$SRV_PID"; then
+      tail -n 20 "$log" >&2
+      die "$name exited during start-up (log above)"
+    fi
+    if curl -fsS -m 1 -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null; then
+      [[ $S_KIND == standalone ]] && return 0
+      if (($(children "$SRV_PID" | wc -l) == S_WORKERS)); then
+        online=$(status_json | jq -r '[.workers[] | select(.state == "online")] | length' 2>/dev/null || echo 0)
+        ((online == S_WORKERS)) && return 0
+      fi
+    fi
+    if (($(now_us) > deadline)); then
+      tail -n 20 "$log" >&2
+      die "$name did not come up on 127.0.0.1:$port within 20s (log above)"
+    fi
+    sleep 0.1
+  done
+}
+
+status_json() {
+  timeout 5 "$SPREAD" status --control-socket "$SRV_CTL" --json
+}
+
+# worker_counts prints "slot requests" a line for every worker.
+worker_counts() {
+  status_json | jq -r '.workers[] | "\(.slot) \(.requests)"' || die "spread status --json failed (control socket $SRV_CTL)"
+}
+
+# shares BEFORE AFTER prints each slot's share of the requests between two
+# worker_counts snapshots, as "51/49" (percent, by slot).
+shares() {
+  awk 'NR == FNR { b[$1] = $2; next } { d[$1] = $2 - b[$1]; t += d[$1]; if ($1 > m) m = $1 }
+       END { s = ""; for (i = 0; i <= m; i++) s = s (i ? "/" : "") (t ? sprintf("%.0f", 100 * d[i] / t) : "-"); print s }' \
+    <(echo "$1") <(echo "$2")
+}
+
+# deltas BEFORE AFTER prints each slot's request count between two snapshots.
+deltas() {
+  awk 'NR == FNR { b[$1] = $2; next } { d[$1] = $2 - b[$1]; if ($1 > m) m = $1 }
+       END { s = ""; for (i = 0; i <= m; i++) s = s (i ? ";" : "") d[i]; print s }' \
+    <(echo "$1") <(echo "$2")
+}
+
+cpu_ticks() { # utime + stime of PID, in clock ticks
+  awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+
+# group_ticks PID: CPU ticks of PID and its live children (a supervisor and
+# its workers).
+group_ticks() {
+  local p t=0
+  for p in "$1" $(children "$1"); do t=$((t + $(cpu_ticks "$p" 2>/dev/null || echo 0))); done
+  echo "$t"
+}
+
+machine_ticks() { # "busy total" CPU ticks of the whole machine, from /proc/stat
+  awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat
+}
+
+# listen_drops: the machine's count of connections dropped at a full accept
+# queue (TcpExt ListenDrops, which includes ListenOverflows).
+listen_drops() {
+  awk '$1 == "TcpExt:" { if (!n++) { for (i = 2; i <= NF; i++) col[$i] = i } else { print $col["ListenDrops"] + 0; exit } }' /proc/net/netstat
+}
+
+rss_kb() {
+  awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# anon_kb PID: the anonymous part of PID's RSS (heap, stacks): what the
+# process owns. The rest of RSS is mostly the binary's pages, which the
+# supervisor and its workers map from the same file and share.
+anon_kb() {
+  awk '/^RssAnon:/ { print $2 }' "/proc/$1/status"
+}
+
+median() { # median of the numeric arguments ("-" and empty are skipped)
+  printf '%s\n' "$@" | awk '$1 != "-" && $1 != ""' | sort -g |
+    awk '{ v[NR] = $1 } END { if (!NR) { print "-"; exit }
+         if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# --------------------------------------------------------------- subjects
+N=$WORKERS
+if [[ -n ${BENCH_SUBJECTS:-} ]]; then
+  read -r -a subjects <<<"${BENCH_SUBJECTS//,/ }"
+else
+  subjects=("spread-${N}w" spread-1w standalone "spread-${N}w-fasthttp")
+fi
+serve_help=$("$SPREAD" serve --help 2>&1 || true)
+has_sockopts=0
+grep -q -- '--tcp-defer-accept' <<<"$serve_help" && grep -q -- '--backlog' <<<"$serve_help" && has_sockopts=1
+if [[ ${BENCH_GOMAXPROCS:-0} == 1 ]]; then
+  subjects+=("spread-${N}w-gmp1" "spread-${N}w-gmp${NPROC}")
+fi
+if [[ ${BENCH_SOCKOPTS:-0} == 1 ]]; then
+  if ((has_sockopts)); then
+    subjects+=("spread-${N}w-defer" "spread-${N}w-backlog128")
+  else
+    note "this build has no --tcp-defer-accept/--backlog: socket options not measured"
+  fi
+fi
+for s in "${subjects[@]}"; do
+  parse_subject "$s"
+  if ((${#S_FLAGS[@]} && !has_sockopts)); then die "subject $s needs --tcp-defer-accept/--backlog, which this build lacks"; fi
+done
+
+tools=(wrk hey)
+[[ ${BENCH_NOKEEPALIVE:-0} == 1 ]] && tools+=(hey-nokeepalive)
+
+# ------------------------------------------------------------ machine info
+cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+[[ -n $cpu_model ]] || cpu_model=unknown
+kernel=$(uname -r)
+gover=$(go version 2>/dev/null | awk '{ print $3 }')
+bench_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo -)
+[[ -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]] && commit+="+dirty"
+somaxconn=$(cat /proc/sys/net/core/somaxconn 2>/dev/null || echo -)
+
+mkdir -p "$(dirname "$BENCH_CSV")" "$work/raw"
+csv_tmp="$work/results.csv"
+echo "date,commit,nproc,kernel,go,cpu_model,subject,round,tool,rps,p50_ms,p99_ms,requests,errors,worker_requests,share_pct,sup_rss_kb,sup_anon_kb,sup_idle_cpu_pct,sup_load_cpu_pct,worker_rss_max_kb,worker_anon_max_kb,loadavg1,other_cpu_pct,listen_drops" >"$csv_tmp"
+
+# Results, keyed "subject|tool|round" and "subject|round"; the report reads
+# them through namerefs (hence SC2034 off for the file).
+declare -A RPS P50 P99 ERR WREQ SUP_RSS SUP_ANON SUP_IDLE SUP_LOAD WRSS WANON FOREIGN
+
+wrk_cmd=(wrk -t1 "-c$BENCH_CONNECTIONS" "-d${BENCH_SECONDS}s" --latency)
+hey_cmd=(hey -c "$HEY_CONCURRENCY" -n "$HEY_REQUESTS")
+
+# run_tool TOOL URL OUT runs one bounded load and prints "total ok errors
+# rps p50 p99 tool_ticks", the last being the CPU the load tool used.
+run_tool() {
+  local tool=$1 url=$2 out=$3 rc=0
+  case $tool in
+    wrk) timeout -k 5 $((BENCH_SECONDS + 20)) "${wrk_cmd[@]}" "$url" >"$out" 2>&1 || rc=$? ;;
+    hey) timeout -s INT -k 5 90 "${hey_cmd[@]}" "$url" >"$out" 2>&1 || rc=$? ;;
+    hey-nokeepalive) timeout -s INT -k 5 90 "${hey_cmd[@]}" -disable-keepalive "$url" >"$out" 2>&1 || rc=$? ;;
+  esac
+  ((rc == 0)) || { cat "$out" >&2; die "$tool against $url failed (exit $rc)"; }
+  local summary used
+  if [[ $tool == wrk ]]; then summary=$(wrk_summary "$out"); else summary=$(hey_summary "$out"); fi
+  # This runs in a subshell whose only reaped child was the load tool
+  # (under timeout): bash's `times` gives its user and system CPU. It must
+  # run in this shell, not in a pipe's or $(...)'s subshell (whose children
+  # used nothing), hence the file.
+  times >"$out.times"
+  used=$(awk -v hz="$HZ" 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }; printf "%d", t * hz }' "$out.times")
+  echo "$summary $used"
+}
+
+# wait_quiet: with BENCH_QUIET=PCT, wait until the machine is less than PCT%
+# busy over one second (nothing of ours runs then), for BENCH_QUIET_WAIT s at most.
+BENCH_QUIET=${BENCH_QUIET:-}
+BENCH_QUIET_WAIT=${BENCH_QUIET_WAIT:-60}
+QUIET_WAITED=0
+wait_quiet() {
+  [[ -n $BENCH_QUIET ]] || return 0
+  local deadline=$(($(now_us) + BENCH_QUIET_WAIT * 1000000)) b0 t0 b1 t1 busy
+  while :; do
+    read -r b0 t0 < <(machine_ticks)
+    sleep 1
+    read -r b1 t1 < <(machine_ticks)
+    busy=$((t1 > t0 ? 100 * (b1 - b0) / (t1 - t0) : 0))
+    ((busy < BENCH_QUIET)) && return 0
+    if (($(now_us) > deadline)); then
+      note "machine still ${busy}% busy after ${BENCH_QUIET_WAIT}s of waiting; running anyway"
+      return 0
+    fi
+    QUIET_WAITED=$((QUIET_WAITED + 1))
+  done
+}
+[[ -z $BENCH_QUIET || $BENCH_QUIET =~ ^[1-9][0-9]?$ ]] || die "BENCH_QUIET must be a percentage (1-99), got '$BENCH_QUIET'"
+[[ $BENCH_QUIET_WAIT =~ ^[0-9]+$ ]] || die "BENCH_QUIET_WAIT must be a number of seconds"
+
+note "subjects: ${subjects[*]}; $ROUNDS rounds; wrk ${BENCH_SECONDS}s x ${BENCH_CONNECTIONS} conns, hey -c $HEY_CONCURRENCY -n $HEY_REQUESTS"
+# run_subject NAME ROUND: one run of one subject (start, loads, memory, idle
+# CPU, stop). RUN_OTHER is then the highest "other load" of its passes.
+run_subject() {
+  local s=$1 round=$2
+  RUN_OTHER=0
+  rm -f "$work/rows-$round-$s"
+  port=$(free_port)
+  raw="$work/raw/r${round}-${s}"
+  start_server "$s" "$port" "$raw.log"
+  url="http://127.0.0.1:$port/"
+  sup=$SRV_PID
+  if ((WARMUP_SECONDS > 0)); then
+    timeout -k 5 $((WARMUP_SECONDS + 20)) wrk -t1 "-c$BENCH_CONNECTIONS" "-d${WARMUP_SECONDS}s" "$url" >/dev/null 2>&1 ||
+      die "wrk warm-up against $s failed"
+  fi
+  before=
+  [[ $S_KIND == serve ]] && before=$(worker_counts)
+  line="round $round/$ROUNDS $s:"
+  for tool in "${tools[@]}"; do
+    load1=$(cut -d' ' -f1 /proc/loadavg)
+    t0=$(cpu_ticks "$sup") u0=$(now_us) g0=$(group_ticks "$sup")
+    read -r m0_busy m0_total < <(machine_ticks)
+    d0=$(listen_drops)
+    read -r total _ errors rps p50 p99 tool_ticks < <(run_tool "$tool" "$url" "$raw.$tool.txt")
+    if ! alive "$sup"; then
+      tail -n 20 "$raw.log" >&2
+      die "$s died during the $tool run of round $round (log above)"
+    fi
+    t1=$(cpu_ticks "$sup") u1=$(now_us) g1=$(group_ticks "$sup")
+    read -r m1_busy m1_total < <(machine_ticks)
+    drops=$(($(listen_drops) - d0))
+    ((drops == 0)) || note "$s round $round: $tool: $drops connections dropped at a full accept queue (machine-wide ListenDrops)"
+    # Everything else the machine did meanwhile, in % of all its CPUs:
+    # other sessions' builds and tests share these cores.
+    foreign=$(awk -v b="$((m1_busy - m0_busy))" -v t="$((m1_total - m0_total))" -v g="$((g1 - g0))" -v w="${tool_ticks:-0}" \
+      'BEGIN { f = t ? 100 * (b - g - w) / t : 0; if (f < 0) f = 0; printf "%.0f", f }')
+    FOREIGN["$s|$tool|$round"]=$foreign
+    ((foreign <= RUN_OTHER)) || RUN_OTHER=$foreign
+    ((total > 0)) || die "$tool against $s completed no request"
+    ((errors == 0)) || note "$s round $round: $tool counted $errors errors (see ${BENCH_RAW:-BENCH_RAW}/r${round}-${s}.$tool.txt)"
+    share=- wreq=- sload=-
+    if [[ $S_KIND == serve ]]; then
+      after=$(worker_counts)
+      share=$(shares "$before" "$after")
+      wreq=$(deltas "$before" "$after")
+      before=$after
+      # The supervisor's CPU while the load ran, in % of one core.
+      sload=$(awk -v t="$((t1 - t0))" -v hz="$HZ" -v us="$((u1 - u0))" 'BEGIN { printf "%.1f", 100 * t / hz / (us / 1e6) }')
+      SUP_LOAD["$s|$tool|$round"]=$sload
+    fi
+    RPS["$s|$tool|$round"]=$rps P50["$s|$tool|$round"]=$p50 P99["$s|$tool|$round"]=$p99
+    ERR["$s|$tool|$round"]=$errors
+    WREQ["$s|$tool|$round"]=$wreq
+    printf '%s,%s,%s,%s,%s,"%s",%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,@SUP_RSS@,@SUP_ANON@,@SUP_IDLE@,%s,@WRSS@,@WANON@,%s,%s,%s\n' \
+      "$bench_date" "$commit" "$NPROC" "$kernel" "$gover" "$cpu_model" "$s" "$round" "$tool" \
+      "$rps" "$p50" "$p99" "$total" "$errors" "$wreq" "$share" "$sload" "$load1" "$foreign" "$drops" >>"$work/rows-$round-$s"
+    line+=" $tool ${rps} req/s p99 ${p99}ms (other load ${foreign}%)"
+  done
+  # Memory after the load, then the supervisor's CPU over an idle window.
+  sup_rss=- sup_anon=- sup_idle=- wrss='' wanon=''
+  if [[ $S_KIND == serve ]]; then
+    sup_rss=$(rss_kb "$sup") sup_anon=$(anon_kb "$sup")
+    read -r wrss restarts < <(status_json | jq -r '"\([.workers[].rss_bytes] | max / 1024 | floor) \([.workers[].restarts] | add)"')
+    ((restarts == 0)) || note "$s round $round: $restarts worker restart(s) during the runs: its figures are suspect"
+    wanon=$(for p in $(children "$sup"); do anon_kb "$p"; done | sort -n | tail -n 1)
+    if ((IDLE_SECONDS > 0)); then
+      sleep 0.5
+      t0=$(cpu_ticks "$sup") u0=$(now_us)
+      sleep "$IDLE_SECONDS"
+      t1=$(cpu_ticks "$sup") u1=$(now_us)
+      sup_idle=$(awk -v t="$((t1 - t0))" -v hz="$HZ" -v us="$((u1 - u0))" 'BEGIN { printf "%.2f", 100 * t / hz / (us / 1e6) }')
+    fi
+  else
+    wrss=$(rss_kb "$sup") wanon=$(anon_kb "$sup")
+  fi
+  SUP_RSS["$s|$round"]=$sup_rss SUP_ANON["$s|$round"]=$sup_anon SUP_IDLE["$s|$round"]=$sup_idle
+  WRSS["$s|$round"]=$wrss WANON["$s|$round"]=$wanon
+  sed -e "s/@SUP_RSS@/$sup_rss/" -e "s/@SUP_ANON@/$sup_anon/" -e "s/@SUP_IDLE@/$sup_idle/" \
+    -e "s/@WRSS@/$wrss/" -e "s/@WANON@/$wanon/" "$work/rows-$round-$s" >"$work/done-$round-$s"
+  rm -f "$work/rows-$round-$s"
+  stop_server
+  note "$line sup_rss ${sup_rss}kB idle ${sup_idle}%"
+}
+
+REDONE=0
+for ((round = 1; round <= ROUNDS; round++)); do
+  order=("${subjects[@]}")
+  if [[ ${BENCH_ROTATE:-0} == 1 ]]; then # round r starts with subject r: no subject always runs first
+    k=$(((round - 1) % ${#subjects[@]}))
+    order=("${subjects[@]:k}" "${subjects[@]:0:k}")
+  fi
+  for s in "${order[@]}"; do
+    for ((try = 0; ; try++)); do
+      wait_quiet
+      run_subject "$s" "$round"
+      # With BENCH_QUIET, a run that other work disturbed is done again (twice at most).
+      if [[ -n $BENCH_QUIET ]] && ((RUN_OTHER >= BENCH_QUIET && try < 2)); then
+        note "round $round $s: other load reached ${RUN_OTHER}% (BENCH_QUIET=$BENCH_QUIET): run again"
+        REDONE=$((REDONE + 1))
+        continue
+      fi
+      break
+    done
+    cat "$work/done-$round-$s" >>"$csv_tmp"
+  done
+done
+cp "$csv_tmp" "$BENCH_CSV"
+
+# ------------------------------------------------------------------ report
+# digits ARRAY: how many decimals the report shows of a measure.
+digits() {
+  case $1 in
+    RPS) echo 0 ;;
+    SUP_LOAD) echo 1 ;;
+    *) echo 2 ;;
+  esac
+}
+# med SUBJECT TOOL ARRAY: median over rounds of one measure.
+med() {
+  local -n arr=$3
+  local r vals=()
+  for ((r = 1; r <= ROUNDS; r++)); do vals+=("${arr["$1|$2|$r"]:-}"); done
+  median "${vals[@]}" | awk -v d="$(digits "$3")" '$1 == "-" { print; next } { printf "%.*f\n", d, $1 }'
+}
+med_round() { # med_round SUBJECT ARRAY: median over rounds of a per-round measure
+  local -n arr=$2
+  local r vals=()
+  for ((r = 1; r <= ROUNDS; r++)); do vals+=("${arr["$1|$r"]:-}"); done
+  median "${vals[@]}" | awk -v d="$(digits "$2")" '$1 == "-" { print; next } { printf "%.*f\n", d, $1 }'
+}
+max_round() {
+  local -n arr=$2
+  local r
+  for ((r = 1; r <= ROUNDS; r++)); do echo "${arr["$1|$r"]:-}"; done |
+    awk '$1 != "-" && $1 != "" { if (!n++ || $1 > m) m = $1 } END { print n ? m : "-" }'
+}
+# share_total SUBJECT TOOL: each slot's share of that tool's requests, all rounds together.
+share_total() {
+  local r v=
+  for ((r = 1; r <= ROUNDS; r++)); do
+    [[ ${WREQ["$1|$2|$r"]:--} == - ]] || v+="${WREQ["$1|$2|$r"]}"$'\n'
+  done
+  [[ -n $v ]] || { echo -; return; }
+  printf '%s' "$v" | awk -F';' '{ for (i = 1; i <= NF; i++) { d[i] += $i; t += $i }; if (NF > m) m = NF }
+    END { s = ""; for (i = 1; i <= m; i++) s = s (i > 1 ? "/" : "") sprintf("%.0f", 100 * d[i] / t); print s }'
+}
+mb() { awk -v k="$1" 'BEGIN { if (k == "-" || k == "") print "-"; else printf "%.1f", k / 1024 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+# round_ratios A B TOOL: the ratio of A to B in every round ("0.97, 1.02, ...").
+round_ratios() {
+  local r out=()
+  for ((r = 1; r <= ROUNDS; r++)); do out+=("$(ratio "${RPS["$1|$3|$r"]:-}" "${RPS["$2|$3|$r"]:-}")"); done
+  local joined
+  joined=$(printf '%s, ' "${out[@]}")
+  echo "${joined%, }"
+}
+
+base=
+for s in "${subjects[@]}"; do [[ $s == standalone ]] && base=$s; done
+base_rps=-
+[[ -n $base ]] && base_rps=$(med "$base" wrk RPS)
+
+BENCH_MD=${BENCH_CSV%.csv}.md
+report() {
+  echo "Machine: ${NPROC} CPUs ($cpu_model), Linux $kernel, $gover, somaxconn $somaxconn; commit $commit; $bench_date"
+  echo "Run: $ROUNDS interleaved rounds$([[ ${BENCH_ROTATE:-0} == 1 ]] && echo ' (order rotated every round)'), each subject started fresh per round; wrk -t1 -c$BENCH_CONNECTIONS -d${BENCH_SECONDS}s --latency (after a ${WARMUP_SECONDS}s warm-up), hey -c $HEY_CONCURRENCY -n $HEY_REQUESTS (keep-alive)$([[ " ${tools[*]} " == *" hey-nokeepalive "* ]] && echo ", hey -disable-keepalive -c $HEY_CONCURRENCY -n $HEY_REQUESTS"); medians over rounds; ${elapsed}s in all$([[ -n $BENCH_QUIET ]] && echo ", of which ${QUIET_WAITED}s waiting for the machine to be under ${BENCH_QUIET}% busy; $REDONE runs done again because other load reached ${BENCH_QUIET}%")."
+  fvals=()
+  for k in "${!FOREIGN[@]}"; do [[ $k == *"|wrk|"* ]] && fvals+=("${FOREIGN[$k]}"); done
+  echo "Other load on the machine during the wrk runs (CPU not used by the server or the load tool, % of all CPUs): median $(median "${fvals[@]}")%, max $(printf '%s\n' "${fvals[@]}" | sort -g | tail -n 1)%."
+  echo
+  nk_load() { # the supervisor's CPU under hey -disable-keepalive, when that pass ran
+    if [[ " ${tools[*]} " == *" hey-nokeepalive "* ]]; then echo "; $(med "$1" hey-nokeepalive SUP_LOAD)"; fi
+  }
+  cpu_hdr="(under wrk)"
+  [[ " ${tools[*]} " == *" hey-nokeepalive "* ]] && cpu_hdr="(under wrk; hey no-keep-alive)"
+  hdr="| subject | wrk req/s | × standalone | wrk p50 / p99 ms | hey req/s | hey p50 / p99 ms |"
+  sep="| --- | ---: | ---: | ---: | ---: | ---: |"
+  if [[ " ${tools[*]} " == *" hey-nokeepalive "* ]]; then
+    hdr+=" hey no-keep-alive req/s | p99 ms |"
+    sep+=" ---: | ---: |"
+  fi
+  hdr+=" requests per worker % (wrk; hey) | supervisor RSS (anon) MB | supervisor CPU % idle $cpu_hdr | worker RSS (anon) max MB | errors |"
+  sep+=" --- | ---: | ---: | ---: | ---: |"
+  echo "$hdr"
+  echo "$sep"
+  for s in "${subjects[@]}"; do
+    parse_subject "$s"
+    wrps=$(med "$s" wrk RPS)
+    row="| $s | $wrps | $(ratio "$wrps" "$base_rps") | $(med "$s" wrk P50) / $(med "$s" wrk P99) | $(med "$s" hey RPS) | $(med "$s" hey P50) / $(med "$s" hey P99) |"
+    if [[ " ${tools[*]} " == *" hey-nokeepalive "* ]]; then
+      row+=" $(med "$s" hey-nokeepalive RPS) | $(med "$s" hey-nokeepalive P99) |"
+    fi
+    errs=0
+    for k in "${!ERR[@]}"; do [[ $k == "$s|"* ]] && errs=$((errs + ERR[$k])); done
+    if [[ $S_KIND == serve ]]; then
+      row+=" $(share_total "$s" wrk); $(share_total "$s" hey) | $(mb "$(max_round "$s" SUP_RSS)") ($(mb "$(max_round "$s" SUP_ANON)")) | $(med_round "$s" SUP_IDLE) ($(med "$s" wrk SUP_LOAD)$(nk_load "$s")) |"
+    else
+      row+=" - | - | - |"
+    fi
+    row+=" $(mb "$(max_round "$s" WRSS)") ($(mb "$(max_round "$s" WANON)")) | $errs |"
+    echo "$row"
+  done
+  echo
+  echo "RSS: maximum over rounds, after the load (standalone: its one process); anon = RssAnon, the part not shared with the binary's file pages. Supervisor CPU: % of one core over a ${IDLE_SECONDS}s idle window after the load (median; - when IDLE_SECONDS=0), and while wrk ran (median)."
+  echo
+
+  # Targets, each with its figure.
+  verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { if (v == "-") { print "n/a"; exit }
+    ok = (op == ">=") ? v >= t : (op == "<") ? v < t : v <= t; print ok ? "met" : "missed" }'; }
+  spreadN="spread-${N}w" fast="spread-${N}w-fasthttp"
+  have() { [[ " ${subjects[*]} " == *" $1 "* ]]; }
+  echo "Targets:"
+  if have "$spreadN" && [[ -n $base ]]; then
+    r=$(ratio "$(med "$spreadN" wrk RPS)" "$base_rps")
+    echo "- $spreadN ≥ 1.0× standalone (wrk req/s): ${r}× → $(verdict "$r" ">=" 1.0) (per round: $(round_ratios "$spreadN" "$base" wrk))"
+    p_s=$(med "$spreadN" wrk P99) p_b=$(med "$base" wrk P99)
+    echo "- p99 of $spreadN ≤ standalone's (wrk): ${p_s} ms vs ${p_b} ms → $(verdict "$p_s" "<=" "$p_b"); hey: $(med "$spreadN" hey P99) ms vs $(med "$base" hey P99) ms → $(verdict "$(med "$spreadN" hey P99)" "<=" "$(med "$base" hey P99)")"
+  fi
+  if have "$fast" && have "$spreadN"; then
+    r=$(ratio "$(med "$fast" wrk RPS)" "$(med "$spreadN" wrk RPS)")
+    echo "- fasthttp ≥ 1.3× net/http ($fast / $spreadN, wrk): ${r}× → $(verdict "$r" ">=" 1.3) (per round: $(round_ratios "$fast" "$spreadN" wrk))"
+  fi
+  # max_serve ARRAY: the largest value of a per-round measure over every spread subject.
+  max_serve() {
+    local s
+    for s in "${subjects[@]}"; do
+      parse_subject "$s"
+      if [[ $S_KIND == serve ]]; then max_round "$s" "$1"; fi
+    done | awk '$1 != "-" { if (!n++ || $1 > m) m = $1 } END { print n ? m : "-" }'
+  }
+  max_idle=$(for s in "${subjects[@]}"; do
+    parse_subject "$s"
+    if [[ $S_KIND == serve ]]; then med_round "$s" SUP_IDLE; fi
+  done | awk '$1 != "-" { if (!n++ || $1 > m) m = $1 } END { print n ? m : "-" }')
+  max_sup=$(max_serve SUP_RSS)
+  if [[ $max_sup != - ]]; then
+    echo "- supervisor RSS < 15 MB: max $(mb "$max_sup") MB (anon $(mb "$(max_serve SUP_ANON)") MB) → $(verdict "$(mb "$max_sup")" "<" 15)"
+    echo "- supervisor ~0% CPU idle: worst median $max_idle % of a core → $(verdict "$max_idle" "<" 0.5) (threshold 0.5%)"
+    echo "- worker RSS < 20 MB: max $(mb "$(max_serve WRSS)") MB (anon $(mb "$(max_serve WANON)") MB) → $(verdict "$(mb "$(max_serve WRSS)")" "<" 20)"
+  fi
+  echo
+  echo "Rows: $BENCH_CSV ($(($(wc -l <"$BENCH_CSV") - 1)) runs)."
+}
+elapsed=$((($(now_us) - t_start) / 1000000))
+report | tee "$BENCH_MD"
+note "done in ${elapsed}s; report also in $BENCH_MD"
