@@ -390,11 +390,15 @@ func StopProcess(t testing.TB, pid int) {
 	})
 }
 
-// PortSockets reads /proc/net/tcp for addr's port: established is the
-// number of established connections to it (queued ones included), queued
-// the sum of its listening sockets' accept queues (for a listener, the
-// rx_queue column is the accept-queue length).
-func PortSockets(t testing.TB, addr string) (established, queued int) {
+// tcpRow is one /proc/net/tcp row of a port.
+type tcpRow struct {
+	state   string // hex: 01 ESTABLISHED, 0A LISTEN
+	rxQueue int    // for a listener, its accept-queue length
+	inode   string
+}
+
+// portRows reads the /proc/net/tcp rows whose local port is addr's.
+func portRows(t testing.TB, addr string) []tcpRow {
 	t.Helper()
 	_, port, _ := net.SplitHostPort(addr)
 	p, err := strconv.Atoi(port)
@@ -406,42 +410,45 @@ func PortSockets(t testing.TB, addr string) (established, queued int) {
 		t.Fatal(err)
 	}
 	local := fmt.Sprintf(":%04X", p)
+	var rows []tcpRow
 	for _, line := range strings.Split(string(b), "\n")[1:] {
-		// Fields: sl, local, remote, state, tx_queue:rx_queue, ...
+		// Fields: sl, local, remote, state, tx_queue:rx_queue, tr:when,
+		// retrnsmt, uid, timeout, inode, ...
 		f := strings.Fields(line)
-		if len(f) < 5 || !strings.HasSuffix(f[1], local) {
+		if len(f) < 10 || !strings.HasSuffix(f[1], local) {
 			continue
 		}
-		switch f[3] {
-		case "01": // ESTABLISHED
+		var tx, rx int
+		fmt.Sscanf(f[4], "%x:%x", &tx, &rx)
+		rows = append(rows, tcpRow{state: f[3], rxQueue: rx, inode: f[9]})
+	}
+	return rows
+}
+
+// PortSockets reads /proc/net/tcp for addr's port: established is the
+// number of established connections to it (queued ones included), queued
+// the sum of its listening sockets' accept queues.
+func PortSockets(t testing.TB, addr string) (established, queued int) {
+	t.Helper()
+	for _, r := range portRows(t, addr) {
+		switch r.state {
+		case "01":
 			established++
-		case "0A": // LISTEN
-			var tx, rx int
-			fmt.Sscanf(f[4], "%x:%x", &tx, &rx)
-			queued += rx
+		case "0A":
+			queued += r.rxQueue
 		}
 	}
 	return established, queued
 }
 
 // ListenInodes returns the socket inodes of the listening sockets on
-// addr's port, from /proc/net/tcp.
+// addr's port.
 func ListenInodes(t testing.TB, addr string) map[string]bool {
 	t.Helper()
-	_, port, _ := net.SplitHostPort(addr)
-	p, err := strconv.Atoi(port)
-	if err != nil {
-		t.Fatalf("port of %q: %v", addr, err)
-	}
-	b, err := os.ReadFile("/proc/net/tcp")
-	if err != nil {
-		t.Fatal(err)
-	}
 	inodes := map[string]bool{}
-	for _, line := range strings.Split(string(b), "\n")[1:] {
-		f := strings.Fields(line)
-		if len(f) > 9 && strings.HasSuffix(f[1], fmt.Sprintf(":%04X", p)) && f[3] == "0A" {
-			inodes[f[9]] = true
+	for _, r := range portRows(t, addr) {
+		if r.state == "0A" {
+			inodes[r.inode] = true
 		}
 	}
 	return inodes
