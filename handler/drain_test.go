@@ -45,17 +45,7 @@ func TestShutdownLetsInFlightDelayFinishWithConnectionClose(t *testing.T) {
 				return connState(sc.state.Load()) == stateActive
 			})
 
-			drained := r.shutdown(5 * time.Second)
-			resp, body := c.response()
-			expectHello(t, resp, body)
-			if !resp.Close {
-				t.Fatal("response does not carry Connection: close")
-			}
-			c.expectClosed()
-			if err := waitResult(t, "Shutdown", drained, 5*time.Second); err != nil {
-				t.Fatalf("Shutdown: %v", err)
-			}
-			r.expectStopped(t)
+			expectLastHello(t, c, r, r.shutdown(5*time.Second))
 			if o, cl := r.rec.opened.Load(), r.rec.closed.Load(); o != 1 || cl != 1 {
 				t.Fatalf("ConnOpened %d, ConnClosed %d after Shutdown; want 1 and 1", o, cl)
 			}
@@ -239,16 +229,7 @@ func answerAfterRelease(t *testing.T, gl *gatedListener, r *running, c *client, 
 		t.Fatal("Shutdown closed a connection whose request was waiting in the socket")
 	}
 	close(gl.release)
-	resp, body := c.response()
-	expectHello(t, resp, body)
-	if !resp.Close {
-		t.Fatal("response does not carry Connection: close")
-	}
-	c.expectClosed()
-	if err := waitResult(t, "Shutdown", drained, 5*time.Second); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	r.expectStopped(t)
+	expectLastHello(t, c, r, drained)
 }
 
 func TestShutdownStopsAcceptingAndServeReturnsNil(t *testing.T) {

@@ -213,3 +213,20 @@ func expectHello(t *testing.T, resp *http.Response, body string) {
 		t.Fatalf("X-Worker = %q, want %q", got, xWorker)
 	}
 }
+
+// expectLastHello checks the end of a drain seen from one client: its
+// request is answered with Connection: close, the connection closes, and
+// Shutdown returns nil with the server stopped.
+func expectLastHello(t *testing.T, c *client, r *running, drained <-chan error) {
+	t.Helper()
+	resp, body := c.response()
+	expectHello(t, resp, body)
+	if !resp.Close {
+		t.Fatal("response does not carry Connection: close")
+	}
+	c.expectClosed()
+	if err := waitResult(t, "Shutdown", drained, 5*time.Second); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	r.expectStopped(t)
+}
