@@ -99,6 +99,8 @@ func serveCommand() *cli.Command {
 				Usage: "young deaths in a row after which a slot counts as failing"},
 			&cli.DurationFlag{Name: "worker-timeout", Value: supervisor.DefaultWorkerTimeout, EnvVars: []string{"SPREAD_WORKER_TIMEOUT"},
 				Usage: "heartbeat silence after which a worker is killed as hung (0 disables)"},
+			&cli.DurationFlag{Name: "start-timeout", Value: supervisor.DefaultStartTimeout, EnvVars: []string{"SPREAD_START_TIMEOUT"},
+				Usage: "time a new worker has to come online before it is killed as failed"},
 			&cli.BoolFlag{Name: "allow-shared-port", EnvVars: []string{"SPREAD_ALLOW_SHARED_PORT"},
 				Usage: "start even if another process already listens on the address"},
 			// On by default: make bench measured +33% req/s and a lower p99
@@ -139,6 +141,7 @@ func serve(c *cli.Context) error {
 		MaxBackoff:      c.Duration("max-backoff"),
 		MaxRestarts:     c.Int("max-restarts"),
 		WorkerTimeout:   c.Duration("worker-timeout"),
+		StartTimeout:    c.Duration("start-timeout"),
 		AllowSharedPort: c.Bool("allow-shared-port"),
 		ControlSocket:   controlPath(c),
 		MetricsAddr:     c.String("metrics-addr"),
@@ -171,6 +174,8 @@ func checkServeFlags(c *cli.Context, cfg *supervisor.Config) error {
 		return fmt.Errorf("--max-backoff must be positive, got %s", cfg.MaxBackoff)
 	case cfg.MaxRestarts < 1:
 		return fmt.Errorf("--max-restarts must be at least 1, got %d", cfg.MaxRestarts)
+	case cfg.StartTimeout <= 0:
+		return fmt.Errorf("--start-timeout must be positive, got %s", cfg.StartTimeout)
 	case cfg.WorkerTimeout < 0:
 		return fmt.Errorf("--worker-timeout must not be negative, got %s", cfg.WorkerTimeout)
 	case c.Duration("read-header-timeout") <= 0, c.Duration("idle-timeout") <= 0:

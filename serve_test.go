@@ -179,6 +179,7 @@ func TestBadFlagsGiveOneLineErrors(t *testing.T) {
 		{[]string{"--addr", "127.0.0.1:0"}, "port 0"},
 		{[]string{"--graceful-timeout", "-1s"}, "--graceful-timeout"},
 		{[]string{"--graceful-timeout", "soon"}, "graceful-timeout"},
+		{[]string{"--start-timeout", "0s"}, "--start-timeout"},
 		{[]string{"--engine", "gopher"}, "--engine"},
 		{[]string{"--log-format", "xml"}, "--log-format"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
