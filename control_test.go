@@ -69,13 +69,22 @@ func TestStatusCountsEveryRequestExactlyOnce(t *testing.T) {
 }
 
 func TestScaleTTOUAndReloadFromTheCLI(t *testing.T) {
-	s := spreadtest.Start(t, "--workers", "2")
+	s := spreadtest.Start(t, "--workers", "2", "--max-workers", "3")
 	first := s.WaitOnline(2, 10*time.Second)
 
 	if out, code := s.CLI("scale", "3"); code != 0 {
 		t.Fatalf("spread scale 3: exit %d: %s", code, out)
 	}
 	three := s.WaitOnline(3, 10*time.Second)
+	// Scaling stops at --max-workers.
+	if out, code := s.CLI("scale", "9"); code != 0 || !strings.Contains(out, "scaling to 3 workers (capped") {
+		t.Fatalf("spread scale 9 with --max-workers 3: exit %d: %s", code, out)
+	}
+	s.Signal(syscall.SIGTTIN)
+	waitEvents(t, s, "signal received", 1, 5*time.Second)
+	if got := s.WaitOnline(3, 5*time.Second); fmt.Sprint(got) != fmt.Sprint(three) {
+		t.Fatalf("TTIN at --max-workers changed the workers from %v to %v", three, got)
+	}
 
 	s.Signal(syscall.SIGTTOU)
 	two := s.WaitOnline(2, 15*time.Second)
@@ -282,5 +291,23 @@ func TestSystemdHearsReadyReloadingReadyStopping(t *testing.T) {
 	}
 	if _, err := os.Stat(pidfile); !os.IsNotExist(err) {
 		t.Fatalf("pidfile still there after exit: %v", err)
+	}
+}
+
+func TestScalingNeverGoesBelowOneWorker(t *testing.T) {
+	s := spreadtest.Start(t, "--workers", "1")
+	only := s.WaitOnline(1, 10*time.Second)
+	if out, code := s.CLI("scale", "0"); code == 0 || !strings.Contains(out, "at least 1") {
+		t.Fatalf("spread scale 0: exit %d: %s", code, out)
+	}
+	s.Signal(syscall.SIGTTOU)
+	waitEvents(t, s, "signal received", 1, 5*time.Second)
+	s.Signal(syscall.SIGTTIN)
+	two := s.WaitOnline(2, 10*time.Second)
+	if !contains(two, only[0]) {
+		t.Fatalf("TTOU at one worker retired it: %v then %v", only, two)
+	}
+	if n := len(s.Log().Events("worker exited")); n != 0 {
+		t.Fatalf("%d workers exited; TTOU at one worker must retire none", n)
 	}
 }

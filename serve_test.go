@@ -228,3 +228,22 @@ func contains(pids []int, pid int) bool {
 	}
 	return false
 }
+
+func TestSecondSIGINTStopsAtOnce(t *testing.T) {
+	s := spreadtest.Start(t, "--workers", "1", "--graceful-timeout", "30s")
+	s.WaitOnline(1, 10*time.Second)
+	go s.Get("/delay?ms=20000") // holds the drain open
+	spreadtest.Eventually(t, 5*time.Second, "the /delay request to be accepted", func() bool {
+		return spreadtest.Accepted(t, s.Addr) > 0
+	})
+	s.Signal(syscall.SIGINT)
+	waitEvents(t, s, "supervisor stopping", 1, 5*time.Second)
+	if s.Exited() {
+		t.Fatal("the first SIGINT did not wait for the drain")
+	}
+	s.Signal(syscall.SIGINT)
+	if code := s.Wait(3 * time.Second); code == 0 {
+		t.Fatal("a forced stop exited 0")
+	}
+	assertOneErrorLine(t, s.Log().String(), "forced stop")
+}
