@@ -41,12 +41,12 @@
 #   BENCH_WORKERS=$(nproc)  N above
 #   BENCH_SUBJECTS="..."  replace the subject list (space or comma separated);
 #                         names: standalone[-fasthttp] or
-#                         spread-<n>w[-fasthttp][-gmp<k>][-defer][-backlog<k>]
+#                         spread-<n>w[-fasthttp][-gmp<k>][-defer|-nodefer][-backlog<k>]
 #                         (-gmp<k>: env GOMAXPROCS=k; -defer: --tcp-defer-accept;
-#                         -backlog<k>: --backlog k)
+#                         -nodefer: --tcp-defer-accept=false; -backlog<k>: --backlog k)
 #   BENCH_GOMAXPROCS=1    add spread-Nw-gmp1 and spread-Nw-gmp<nproc>
-#   BENCH_SOCKOPTS=1      add spread-Nw-defer and spread-Nw-backlog128 (skipped,
-#                         with a note, when the binary lacks the flags)
+#   BENCH_SOCKOPTS=1      add spread-Nw-defer, spread-Nw-nodefer and spread-Nw-backlog128
+#                         (skipped, with a note, when the binary lacks the flags)
 #   BENCH_ROTATE=1        rotate the order every round (A B C, B C A, C A B, ...)
 #                         so that no subject always runs first
 #   BENCH_NOKEEPALIVE=1   add a third pass per run: hey -disable-keepalive
@@ -197,6 +197,8 @@ parse_subject() {
       continue
     elif [[ $rest =~ ^-defer(.*)$ ]]; then
       S_FLAGS+=(--tcp-defer-accept)
+    elif [[ $rest =~ ^-nodefer(.*)$ ]]; then
+      S_FLAGS+=(--tcp-defer-accept=false)
     elif [[ $rest =~ ^-backlog([1-9][0-9]*)(.*)$ ]]; then
       S_FLAGS+=(--backlog "${BASH_REMATCH[1]}")
       rest=${BASH_REMATCH[2]}
@@ -325,7 +327,7 @@ if [[ ${BENCH_GOMAXPROCS:-0} == 1 ]]; then
 fi
 if [[ ${BENCH_SOCKOPTS:-0} == 1 ]]; then
   if ((has_sockopts)); then
-    subjects+=("spread-${N}w-defer" "spread-${N}w-backlog128")
+    subjects+=("spread-${N}w-defer" "spread-${N}w-nodefer" "spread-${N}w-backlog128")
   else
     note "this build has no --tcp-defer-accept/--backlog: socket options not measured"
   fi
@@ -345,7 +347,8 @@ kernel=$(uname -r)
 gover=$(go version 2>/dev/null | awk '{ print $3 }')
 bench_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo -)
-[[ -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]] && commit+="+dirty"
+# "+dirty": the binary was built from Go sources that differ from the commit.
+[[ -n $(git status --porcelain --untracked-files=no -- '*.go' go.mod go.sum 2>/dev/null) ]] && commit+="+dirty"
 somaxconn=$(cat /proc/sys/net/core/somaxconn 2>/dev/null || echo -)
 
 mkdir -p "$(dirname "$BENCH_CSV")" "$work/raw"
