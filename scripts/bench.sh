@@ -332,7 +332,10 @@ if [[ ${BENCH_SOCKOPTS:-0} == 1 ]]; then
     note "this build has no --tcp-defer-accept/--backlog: socket options not measured"
   fi
 fi
+declare -A seen=()
 for s in "${subjects[@]}"; do
+  [[ -z ${seen[$s]:-} ]] || die "subject $s is listed twice"
+  seen[$s]=1
   parse_subject "$s"
   if ((${#S_FLAGS[@]} && !has_sockopts)); then die "subject $s needs --tcp-defer-accept/--backlog, which this build lacks"; fi
 done
