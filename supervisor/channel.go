@@ -1,8 +1,8 @@
 package supervisor
 
 import (
-	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -95,8 +95,9 @@ func receive(c *net.UnixConn, buf, oob []byte) (message, error) {
 		return message{}, err
 	}
 	if n == 0 && oobn == 0 {
-		// A zero-length read on a seqpacket socket is the peer's EOF.
-		return message{}, errEOF
+		// A zero-length read on a seqpacket socket is the peer's EOF
+		// (net reports it as io.EOF itself; this keeps the contract).
+		return message{}, io.EOF
 	}
 	word, arg, _ := strings.Cut(string(buf[:n]), " ")
 	m := message{word: word, arg: arg, fd: -1}
@@ -109,8 +110,6 @@ func receive(c *net.UnixConn, buf, oob []byte) (message, error) {
 	}
 	return m, nil
 }
-
-var errEOF = errors.New("channel closed")
 
 // parseRights returns the one descriptor a message carried, close-on-exec,
 // or -1. It stays a raw descriptor on purpose: wrapping a non-blocking

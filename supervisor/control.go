@@ -34,10 +34,8 @@ import (
 // can be created, else the temp dir. Server and CLI derive it the same way,
 // so `spread status --addr X` finds `spread serve --addr X`.
 func DefaultControlSocket(addr string) string {
+	// ":8000" → spread-8000.sock, "127.0.0.1:8000" → spread-127.0.0.1-8000.sock
 	name := "spread-" + strings.NewReplacer(":", "-", "[", "", "]", "", "/", "-").Replace(strings.TrimPrefix(addr, ":")) + ".sock"
-	if strings.HasPrefix(addr, ":") {
-		name = "spread-" + strings.TrimPrefix(addr, ":") + ".sock"
-	}
 	for _, dir := range controlDirs() {
 		if err := os.MkdirAll(dir, 0o700); err == nil {
 			return filepath.Join(dir, name)

@@ -133,7 +133,7 @@ func (s *supervisor) readChannel(w *worker, done chan<- struct{}) {
 	for {
 		m, err := receive(w.ch, buf, oob)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, errEOF) && !errors.Is(err, net.ErrClosed) {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.log.Warn().Err(err).Int("pid", w.pid).Msg("worker channel")
 			}
 			return
