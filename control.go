@@ -109,34 +109,51 @@ func controlCommands() []*cli.Command {
 
 // printStatus writes the status table, one row per worker, and a summary
 // line with the spread of load: the largest worker's share over the fair
-// share (1.00 is a perfect spread).
+// share (1.00 is a perfect spread). QUEUE is the slot's accept queue;
+// REQUESTS and SHARE read "-" for a command of the user's, which spread
+// cannot count.
 func printStatus(out io.Writer, st supervisor.Status) {
 	var total uint64
+	known := false
 	for _, w := range st.Workers {
-		total += w.Requests
+		if w.Requests != nil {
+			total += *w.Requests
+			known = true
+		}
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SLOT\tPID\tSTATE\tUPTIME\tREQUESTS\tSHARE\tCONNS\tRESTARTS\tLAST EXIT\tRSS\tCPU")
+	fmt.Fprintln(tw, "SLOT\tPID\tSTATE\tUPTIME\tQUEUE\tREQUESTS\tSHARE\tCONNS\tRESTARTS\tLAST EXIT\tRSS\tCPU")
 	maxShare, serving := 0.0, 0
 	for _, w := range st.Workers {
-		share := 0.0
-		if total > 0 {
-			share = float64(w.Requests) / float64(total)
+		requests, share, conns := "-", "-", "-"
+		if w.Requests != nil {
+			requests, conns = strconv.FormatUint(*w.Requests, 10), strconv.FormatInt(w.Counts.Open, 10)
+			s := 0.0
+			if total > 0 {
+				s = float64(*w.Requests) / float64(total)
+			}
+			share = fmt.Sprintf("%.1f%%", 100*s)
+			if w.Pid != 0 {
+				maxShare = max(maxShare, s)
+			}
 		}
+		pid, queue := "-", "-"
 		if w.Pid != 0 {
 			serving++
-			maxShare = max(maxShare, share)
-		}
-		pid := "-"
-		if w.Pid != 0 {
 			pid = strconv.Itoa(w.Pid)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%.1f%%\t%d\t%d\t%s\t%s\t%.2fs\n",
-			w.Slot, pid, w.State, round(w.Uptime), w.Requests, 100*share, w.Counts.Open,
+		if w.Queue >= 0 {
+			queue = strconv.Itoa(w.Queue)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%.2fs\n",
+			w.Slot, pid, w.State, round(w.Uptime), queue, requests, share, conns,
 			w.Restarts, w.LastExit, mib(w.RSS), w.CPU)
 	}
 	tw.Flush()
-	spread := "-"
+	spread, requests := "-", "unknown"
+	if known {
+		requests = strconv.FormatUint(total, 10)
+	}
 	if total > 0 && serving > 0 {
 		spread = fmt.Sprintf("%.2f", maxShare*float64(serving))
 	}
@@ -147,8 +164,8 @@ func printStatus(out io.Writer, st supervisor.Status) {
 	if st.Stopping {
 		flags = append(flags, "stopping")
 	}
-	fmt.Fprintf(out, "supervisor %d on %s, up %s: %d/%d workers online, %d requests, load spread %s (largest share / fair share)%s\n",
-		st.Pid, st.Addr, round(st.Uptime), st.Online, st.Slots, total, spread, strings.Join(append([]string{""}, flags...), ", "))
+	fmt.Fprintf(out, "supervisor %d on %s, up %s: %d/%d workers online, %s requests, load spread %s (largest share / fair share)%s\n",
+		st.Pid, st.Addr, round(st.Uptime), st.Online, st.Slots, requests, spread, strings.Join(append([]string{""}, flags...), ", "))
 }
 
 func round(seconds float64) time.Duration {

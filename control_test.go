@@ -53,9 +53,9 @@ func TestStatusCountsEveryRequestExactlyOnce(t *testing.T) {
 	st := statusOf(t, s)
 	var sum uint64
 	for _, w := range st.Workers {
-		sum += w.Requests
-		if w.Counts.Status[1] != w.Requests {
-			t.Fatalf("worker %d: %d requests but %d 2xx", w.Pid, w.Requests, w.Counts.Status[1])
+		sum += *w.Requests
+		if w.Counts.Status[1] != *w.Requests {
+			t.Fatalf("worker %d: %d requests but %d 2xx", w.Pid, *w.Requests, w.Counts.Status[1])
 		}
 	}
 	if sum != k {

@@ -32,7 +32,7 @@ func TestFasthttpEngineAnswersCountsAndDrainsLikeNetHTTP(t *testing.T) {
 	}
 	var sum uint64
 	for _, w := range statusOf(t, s).Workers {
-		sum += w.Requests
+		sum += *w.Requests
 	}
 	if sum != k+1 { // the 400 counts as an answered request; the favicon does not
 		t.Fatalf("status counts %d requests, want %d", sum, k+1)

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -81,8 +83,12 @@ func httpFlags() []cli.Flag {
 func serveCommand() *cli.Command {
 	cpus := runtime.NumCPU()
 	return &cli.Command{
-		Name:         "serve",
-		Usage:        "run the supervisor and its workers in the foreground",
+		Name:      "serve",
+		Usage:     "run the supervisor and its workers in the foreground",
+		ArgsUsage: "[-- CMD [ARGS...]]",
+		Description: "Without CMD, every worker serves spread's built-in HTTP server. With -- CMD, every\n" +
+			"worker runs CMD with its slot's listening socket as fd 3 (systemd socket activation:\n" +
+			"LISTEN_FDS=1, LISTEN_PID, LISTEN_FDNAMES=http) and NOTIFY_SOCKET for READY=1.",
 		OnUsageError: usageError,
 		Flags: append(httpFlags(),
 			&cli.IntFlag{Name: "workers", Value: cpus, EnvVars: []string{"SPREAD_WORKERS"},
@@ -109,6 +115,14 @@ func serveCommand() *cli.Command {
 				Usage: "queue a connection for accept only once its request has arrived (TCP_DEFER_ACCEPT); --tcp-defer-accept=false turns it off"},
 			&cli.IntFlag{Name: "backlog", EnvVars: []string{"SPREAD_BACKLOG"},
 				Usage: "accept-queue length of each slot's socket; 0 means net.core.somaxconn"},
+			&cli.StringFlag{Name: "ready", Value: string(supervisor.ReadyStart), EnvVars: []string{"SPREAD_READY"},
+				Usage: "with -- CMD, when a worker counts as online: start (after --ready-delay) or notify (when CMD sends READY=1 to $NOTIFY_SOCKET)"},
+			&cli.DurationFlag{Name: "ready-delay", Value: supervisor.DefaultReadyDelay, EnvVars: []string{"SPREAD_READY_DELAY"},
+				Usage: "with -- CMD and --ready=start, how long a worker runs before it counts as online"},
+			&cli.StringFlag{Name: "stop-signal", Value: "TERM", EnvVars: []string{"SPREAD_STOP_SIGNAL"},
+				Usage: "with -- CMD, the signal that tells a worker to drain and exit (SIGKILL follows after --graceful-timeout)"},
+			&cli.StringFlag{Name: "hang-signal", Value: "QUIT", EnvVars: []string{"SPREAD_HANG_SIGNAL"},
+				Usage: "signal sent to a worker judged hung, 2s before SIGKILL (QUIT makes Go programs dump their goroutines)"},
 			flagControlSocket,
 			&cli.StringFlag{Name: "metrics-addr", EnvVars: []string{"SPREAD_METRICS_ADDR"},
 				Usage: "also serve /metrics on this TCP address; a bare port means loopback (default: off)"},
@@ -126,11 +140,23 @@ func serve(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := validEngine(c.String("engine")); err != nil {
+	command := c.Args().Slice()
+	if _, err := validEngine(c.String("engine")); err != nil && len(command) == 0 {
 		return err
 	}
 	if supervisor.IsWorker() {
+		if len(command) > 0 {
+			return supervisor.ExecWorker()
+		}
 		return runWorker(c, log)
+	}
+	stopSignal, err := signalFlag(c, "stop-signal")
+	if err != nil {
+		return err
+	}
+	hangSignal, err := signalFlag(c, "hang-signal")
+	if err != nil {
+		return err
 	}
 	cfg := supervisor.Config{
 		Addr:            c.String("addr"),
@@ -147,6 +173,11 @@ func serve(c *cli.Context) error {
 		MetricsAddr:     c.String("metrics-addr"),
 		PIDFile:         c.String("pidfile"),
 		Socket:          socketOptions(c),
+		Exec:            command,
+		Ready:           supervisor.ReadyMode(c.String("ready")),
+		ReadyDelay:      c.Duration("ready-delay"),
+		StopSignal:      stopSignal,
+		HangSignal:      hangSignal,
 		Log:             log,
 	}
 	if !c.IsSet("max-workers") {
@@ -182,6 +213,14 @@ func checkServeFlags(c *cli.Context, cfg *supervisor.Config) error {
 		return errors.New("--read-header-timeout and --idle-timeout must be positive")
 	case c.Int("backlog") < 0:
 		return fmt.Errorf("--backlog must not be negative, got %d", c.Int("backlog"))
+	case cfg.Ready != supervisor.ReadyStart && cfg.Ready != supervisor.ReadyNotify:
+		return fmt.Errorf("--ready must be start or notify, got %q", cfg.Ready)
+	case c.Duration("ready-delay") <= 0:
+		return fmt.Errorf("--ready-delay must be positive, got %s", c.Duration("ready-delay"))
+	case len(cfg.Exec) > 0 && cfg.Ready == supervisor.ReadyStart && cfg.ReadyDelay >= cfg.StartTimeout:
+		return fmt.Errorf("--ready-delay (%s) must be shorter than --start-timeout (%s)", cfg.ReadyDelay, cfg.StartTimeout)
+	case len(cfg.Exec) > 0 && cfg.Exec[0] == "":
+		return errors.New("the command after -- is empty")
 	case c.Int("max-header-bytes") < 1024:
 		return fmt.Errorf("--max-header-bytes must be at least 1024, got %d", c.Int("max-header-bytes"))
 	}
@@ -189,6 +228,22 @@ func checkServeFlags(c *cli.Context, cfg *supervisor.Config) error {
 		cfg.WorkerTimeout = -1 // the flag's 0 means off; the Config's 0 means default
 	}
 	return nil
+}
+
+// signalFlag reads a signal flag: a name with or without SIG (TERM,
+// SIGTERM) or a number.
+func signalFlag(c *cli.Context, name string) (syscall.Signal, error) {
+	v := strings.ToUpper(strings.TrimSpace(c.String(name)))
+	if n, err := strconv.Atoi(v); err == nil && n > 0 && n < 65 {
+		return syscall.Signal(n), nil
+	}
+	if !strings.HasPrefix(v, "SIG") {
+		v = "SIG" + v
+	}
+	if sig := unix.SignalNum(v); sig != 0 && sig != unix.SIGKILL && sig != unix.SIGSTOP {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("--%s must name a signal that can be caught (e.g. TERM, INT, QUIT), got %q", name, c.String(name))
 }
 
 // socketOptions are the listening-socket options the flags ask for.

@@ -1,6 +1,7 @@
 package reuseport
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -24,19 +25,28 @@ func ListenQueueLen(f *os.File) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("accept queue of %s: %w", f.Name(), err)
 	}
-	var info *unix.TCPInfo
-	var infoErr error
-	err = rc.Control(func(fd uintptr) {
-		info, infoErr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-	})
+	var n int
+	var qErr error
+	err = rc.Control(func(fd uintptr) { n, qErr = FDQueueLen(int(fd)) })
 	if err == nil {
-		err = infoErr
+		err = qErr
 	}
 	if err != nil {
-		return 0, fmt.Errorf("accept queue of %s: getsockopt TCP_INFO: %w", f.Name(), err)
+		return 0, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	return n, nil
+}
+
+// FDQueueLen is ListenQueueLen for a bare descriptor, which it neither
+// reads nor polls: one getsockopt, cheap enough to call for every slot
+// several times a second.
+func FDQueueLen(fd int) (int, error) {
+	info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+	if err != nil {
+		return 0, fmt.Errorf("accept queue: getsockopt TCP_INFO: %w", err)
 	}
 	if info.State != tcpListen {
-		return 0, fmt.Errorf("accept queue of %s: socket is not listening", f.Name())
+		return 0, errors.New("accept queue: socket is not listening")
 	}
 	return int(info.Unacked), nil
 }

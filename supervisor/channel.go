@@ -22,10 +22,14 @@ import (
 //	ready        listener bound; may carry the listener fd (SCM_RIGHTS)
 //	beat         heartbeat
 //	fail REASON  the worker cannot start; it exits next
+//	socket       exec mode: the listener the worker bound (SCM_RIGHTS)
+//	exec PATH    exec mode: the worker is about to execve PATH; EOF follows
 const (
-	msgReady = "ready"
-	msgBeat  = "beat"
-	msgFail  = "fail"
+	msgReady  = "ready"
+	msgBeat   = "beat"
+	msgFail   = "fail"
+	msgSocket = "socket"
+	msgExec   = "exec"
 )
 
 // maxMessage bounds one message; a fail reason longer than this is cut.

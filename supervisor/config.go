@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -50,6 +51,26 @@ type Config struct {
 	// Args are the worker's arguments after the program name; default:
 	// this process's own (os.Args[1:]).
 	Args []string
+	// Exec, when set, is the program every worker becomes (argv, with
+	// Exec[0] looked up in PATH at each worker start): the worker binds or
+	// inherits its slot's socket, then execve's Exec with that socket as fd
+	// 3 under the systemd socket-activation protocol. Empty means the
+	// built-in server.
+	Exec []string
+	// Ready says when an exec worker counts as online: ReadyStart (after
+	// ReadyDelay) or ReadyNotify (when it sends READY=1). Built-in workers
+	// always report readiness themselves.
+	Ready ReadyMode
+	// ReadyDelay is how long an exec worker must run before it counts as
+	// online under ReadyStart; default 1s.
+	ReadyDelay time.Duration
+	// StopSignal asks an exec worker to drain and exit; default SIGTERM.
+	// Built-in workers always get SIGTERM.
+	StopSignal syscall.Signal
+	// HangSignal is sent to a worker judged hung, before SIGKILL follows
+	// hungGrace later; default SIGQUIT, which makes a built-in or any Go
+	// worker write its goroutine dump.
+	HangSignal syscall.Signal
 	// Socket holds the options of the slots' listening sockets.
 	Socket reuseport.Options
 	// ControlSocket is the path of the control socket; "" means no
@@ -73,6 +94,7 @@ const (
 	DefaultMaxRestarts     = 10
 	DefaultWorkerTimeout   = 10 * time.Second
 	DefaultStartTimeout    = 10 * time.Second
+	DefaultReadyDelay      = time.Second
 	baseBackoff            = 100 * time.Millisecond
 	// hungGrace is how long a hung worker has to write its goroutine dump
 	// after SIGQUIT before it gets SIGKILL.
@@ -106,6 +128,18 @@ func (c *Config) withDefaults() (Config, error) {
 	if cfg.StartTimeout == 0 {
 		cfg.StartTimeout = DefaultStartTimeout
 	}
+	if cfg.ReadyDelay == 0 {
+		cfg.ReadyDelay = DefaultReadyDelay
+	}
+	if cfg.Ready == "" {
+		cfg.Ready = ReadyStart
+	}
+	if cfg.StopSignal == 0 {
+		cfg.StopSignal = syscall.SIGTERM
+	}
+	if cfg.HangSignal == 0 {
+		cfg.HangSignal = syscall.SIGQUIT
+	}
 	if cfg.Args == nil {
 		cfg.Args = os.Args[1:]
 	}
@@ -127,6 +161,12 @@ func (c *Config) withDefaults() (Config, error) {
 		return cfg, errors.New("min-uptime and max-backoff must not be negative")
 	case cfg.MaxRestarts < 1:
 		return cfg, fmt.Errorf("max-restarts must be at least 1, got %d", cfg.MaxRestarts)
+	case cfg.Ready != ReadyStart && cfg.Ready != ReadyNotify:
+		return cfg, fmt.Errorf("ready must be %q or %q, got %q", ReadyStart, ReadyNotify, cfg.Ready)
+	case cfg.ReadyDelay < 0:
+		return cfg, errors.New("ready-delay must not be negative")
+	case len(cfg.Exec) > 0 && cfg.Ready == ReadyStart && cfg.ReadyDelay >= cfg.StartTimeout:
+		return cfg, fmt.Errorf("ready-delay (%s) must be shorter than start-timeout (%s)", cfg.ReadyDelay, cfg.StartTimeout)
 	}
 	if err := reuseport.ValidateAddr(cfg.Addr); err != nil {
 		return cfg, err
@@ -138,6 +178,23 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	return cfg, nil
 }
+
+// ReadyMode says when an exec worker counts as online.
+type ReadyMode string
+
+// The ready modes of an exec worker.
+const (
+	// ReadyStart: online once it has run for Config.ReadyDelay. Its slot's
+	// socket is listening before it starts, so connections that arrive
+	// earlier wait in the queue rather than fail.
+	ReadyStart ReadyMode = "start"
+	// ReadyNotify: online when it sends READY=1 to $NOTIFY_SOCKET, as a
+	// systemd Type=notify service does.
+	ReadyNotify ReadyMode = "notify"
+)
+
+// execMode reports whether workers run a command of the user's.
+func (c *Config) execMode() bool { return len(c.Exec) > 0 }
 
 // policy is the restart policy the config asks for.
 func (c *Config) policy() Policy {

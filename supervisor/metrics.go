@@ -26,6 +26,8 @@ var (
 		"Resident memory of the slot's workers.", []string{"slot"}, nil)
 	descCPU = prometheus.NewDesc("spread_worker_cpu_seconds",
 		"CPU time (user + system) used so far by the slot's live workers; it drops when a worker is replaced.", []string{"slot"}, nil)
+	descQueue = prometheus.NewDesc("spread_slot_queue_length",
+		"Connections waiting in the slot's accept queue: completed by the kernel, not yet accepted by a worker.", []string{"slot"}, nil)
 	descOnline = prometheus.NewDesc("spread_workers_online",
 		"Workers online now.", nil, nil)
 	descSlots = prometheus.NewDesc("spread_workers_wanted",
@@ -38,7 +40,7 @@ var statusClasses = [5]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descConns, descRestarts, descUptime, descBeat, descRSS, descCPU, descOnline, descSlots, descSupRSS} {
+	for _, d := range []*prometheus.Desc{descRequests, descConns, descRestarts, descUptime, descBeat, descRSS, descCPU, descQueue, descOnline, descSlots, descSupRSS} {
 		ch <- d
 	}
 }
@@ -57,13 +59,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		rss          uint64
 		cpu          float64
 		serving      bool
+		counted      bool // requests are known: a built-in worker
+		queue        int
 	}
 	sums := map[int]*slotSums{}
 	var order []int
 	for _, w := range st.Workers {
 		sum, ok := sums[w.Slot]
 		if !ok {
-			sum = &slotSums{requests: w.SlotRequests, restarts: w.Restarts}
+			sum = &slotSums{requests: w.SlotRequests, restarts: w.Restarts, queue: w.Queue, counted: w.Requests != nil}
 			sums[w.Slot] = sum
 			order = append(order, w.Slot)
 		}
@@ -78,10 +82,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
 	for _, slot := range order {
 		sum, l := sums[slot], strconv.Itoa(slot)
-		for i, class := range statusClasses {
-			ch <- prometheus.MustNewConstMetric(descRequests, counter, float64(sum.requests.Status[i]), l, class)
+		if sum.counted {
+			// A command of the user's is not counted: no series
+			// rather than a false zero.
+			for i, class := range statusClasses {
+				ch <- prometheus.MustNewConstMetric(descRequests, counter, float64(sum.requests.Status[i]), l, class)
+			}
+			ch <- prometheus.MustNewConstMetric(descConns, gauge, float64(sum.open), l)
 		}
-		ch <- prometheus.MustNewConstMetric(descConns, gauge, float64(sum.open), l)
+		if sum.queue >= 0 {
+			ch <- prometheus.MustNewConstMetric(descQueue, gauge, float64(sum.queue), l)
+		}
 		ch <- prometheus.MustNewConstMetric(descRestarts, counter, float64(sum.restarts), l)
 		ch <- prometheus.MustNewConstMetric(descUptime, gauge, sum.uptime, l)
 		ch <- prometheus.MustNewConstMetric(descBeat, gauge, sum.beat, l)

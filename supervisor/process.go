@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/spreadhttp/spread/reuseport"
 )
 
 // worker is the supervisor's record of one worker process. It is owned by
@@ -37,6 +39,18 @@ type worker struct {
 	// told to stop gets SIGKILL if it is still there.
 	quitAt, killAt time.Time
 	killed         bool
+
+	// exec marks a worker that runs the user's command (exec mode).
+	exec bool
+	// execd is set once an exec worker has handed over to the command.
+	execd bool
+	// watchdog is set once an exec worker sent WATCHDOG=1: from then on
+	// its silence for the worker timeout means hung, as under systemd.
+	watchdog bool
+	// notified is the last STATUS= an exec worker sent.
+	notified string
+	// notifiedStopping is set when an exec worker sent STOPPING=1.
+	notifiedStopping bool
 }
 
 // Why the supervisor ended a worker, as Exit.Reason shows it. An exit the
@@ -74,6 +88,14 @@ func (s *supervisor) spawn(sl *slot) (*worker, error) {
 		GracefulTimeout: s.cfg.GracefulTimeout,
 		Board:           board,
 		Socket:          s.cfg.Socket,
+		Exec:            s.cfg.Exec,
+		Workers:         len(s.slots),
+	}
+	if s.notes != nil {
+		spec.NotifySocket = s.notes.name
+	}
+	if s.cfg.execMode() && s.cfg.WorkerTimeout > 0 {
+		spec.Watchdog = s.cfg.WorkerTimeout
 	}
 	raw, err := json.Marshal(spec)
 	if err != nil {
@@ -98,6 +120,15 @@ func (s *supervisor) spawn(sl *slot) (*worker, error) {
 	// A process group of its own keeps a terminal's Ctrl-C away from the
 	// workers: the supervisor alone decides how they stop.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if s.cfg.execMode() {
+		// A command of the user's cannot watch the channel for its
+		// supervisor's death; the kernel tells it instead, with its stop
+		// signal. The parent-death signal survives execve and fires when
+		// the forking thread exits, which in Go means the process: the
+		// supervisor never locks a goroutine to a thread it then lets go
+		// (golang/go#27505).
+		cmd.SysProcAttr.Pdeathsig = s.cfg.StopSignal
+	}
 	if err := cmd.Start(); err != nil {
 		parent.Close()
 		s.board.release(board)
@@ -111,6 +142,7 @@ func (s *supervisor) spawn(sl *slot) (*worker, error) {
 		board:    board,
 		started:  s.now(),
 		lastBeat: s.now(),
+		exec:     s.cfg.execMode(),
 	}
 	s.workers[w.pid] = w
 	read := make(chan struct{})
@@ -188,6 +220,10 @@ func unixSignalName(sig syscall.Signal) string {
 	return "signal " + strconv.Itoa(int(sig))
 }
 
+// beats reports whether w's silence means it is hung: a built-in worker
+// always beats, an exec worker only once it has sent WATCHDOG=1.
+func (w *worker) beats() bool { return !w.exec || w.watchdog }
+
 // slotSocket is a slot's listening socket as the supervisor holds it: a
 // bare descriptor that it never reads or polls.
 type slotSocket struct{ fd int }
@@ -199,6 +235,12 @@ func (k *slotSocket) file() (*os.File, error) {
 		return nil, fmt.Errorf("dup slot socket: %w", err)
 	}
 	return os.NewFile(uintptr(fd), "spread-listener"), nil
+}
+
+// queueLen is the length of the socket's accept queue: connections the
+// kernel has completed that no worker has accepted yet.
+func (k *slotSocket) queueLen() (int, error) {
+	return reuseport.FDQueueLen(k.fd)
 }
 
 // close drops the supervisor's descriptor; nil is a no-op.

@@ -32,15 +32,23 @@ type WorkerStatus struct {
 	Pid  int `json:"pid"`
 	// State is one of starting, online, replacing (a reload's new worker
 	// coming up), draining, hung, or restarting (no worker; one is due).
-	State        string  `json:"state"`
-	Uptime       float64 `json:"uptime_seconds"`
-	Counts       Counts  `json:"counts"`
-	Requests     uint64  `json:"requests"`
+	State  string  `json:"state"`
+	Uptime float64 `json:"uptime_seconds"`
+	Counts Counts  `json:"counts"`
+	// Requests is what the worker answered; nil (JSON null) when unknown:
+	// a command of the user's does not count its requests for spread.
+	Requests     *uint64 `json:"requests"`
 	Restarts     int     `json:"restarts"`
 	LastExit     *Exit   `json:"last_exit,omitempty"`
 	HeartbeatAge float64 `json:"heartbeat_age_seconds"`
 	RSS          uint64  `json:"rss_bytes"`
 	CPU          float64 `json:"cpu_seconds"`
+	// Queue is the slot's accept-queue length: connections the kernel has
+	// accepted that no worker has taken yet. -1 while the slot has no
+	// socket.
+	Queue int `json:"queue"`
+	// Notified is the last STATUS= an exec worker sent over sd_notify.
+	Notified string `json:"notify_status,omitempty"`
 	// SlotRequests counts every request the slot answered, by all its
 	// workers, past and present: a monotonic counter for metrics.
 	SlotRequests Counts `json:"-"`
@@ -52,7 +60,7 @@ func (s *supervisor) status() Status {
 	st := Status{
 		Pid:       os.Getpid(),
 		Addr:      s.cfg.Addr,
-		Command:   s.cfg.Command,
+		Command:   s.commandLine(),
 		StartedAt: s.started,
 		Uptime:    now.Sub(s.started).Seconds(),
 		Slots:     s.activeSlots(),
@@ -71,11 +79,22 @@ func (s *supervisor) status() Status {
 			}
 		}
 		if len(rows) == 0 {
-			rows = append(rows, WorkerStatus{Slot: sl.index, State: "restarting",
-				Restarts: sl.restarts, LastExit: sl.lastExit})
+			row := WorkerStatus{Slot: sl.index, State: "restarting",
+				Restarts: sl.restarts, LastExit: sl.lastExit}
+			if !s.cfg.execMode() {
+				row.Requests = new(uint64)
+			}
+			rows = append(rows, row)
+		}
+		queue := -1
+		if sl.socket != nil {
+			if n, err := sl.socket.queueLen(); err == nil {
+				queue = n
+			}
 		}
 		for i := range rows {
 			rows[i].SlotRequests = total
+			rows[i].Queue = queue
 		}
 		st.Workers = append(st.Workers, rows...)
 	}
@@ -91,7 +110,7 @@ func (s *supervisor) workerStatus(w *worker, now time.Time) WorkerStatus {
 	switch {
 	case w.reason == reasonHung:
 		state = "hung"
-	case w.reason != "":
+	case w.reason != "", w.notifiedStopping:
 		state = "draining"
 	case sl.next == w:
 		state = "replacing"
@@ -100,18 +119,24 @@ func (s *supervisor) workerStatus(w *worker, now time.Time) WorkerStatus {
 	}
 	c := s.board.read(w.board)
 	rss, cpu := procUsage(w.pid)
+	var requests *uint64
+	if !w.exec {
+		n := c.Requests()
+		requests = &n
+	}
 	return WorkerStatus{
 		Slot:         sl.index,
 		Pid:          w.pid,
 		State:        state,
 		Uptime:       now.Sub(w.started).Seconds(),
 		Counts:       c,
-		Requests:     c.Requests(),
+		Requests:     requests,
 		Restarts:     sl.restarts,
 		LastExit:     sl.lastExit,
 		HeartbeatAge: now.Sub(w.lastBeat).Seconds(),
 		RSS:          rss,
 		CPU:          cpu,
+		Notified:     w.notified,
 	}
 }
 

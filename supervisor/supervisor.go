@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,6 +38,8 @@ type slot struct {
 	// failedAtStart is set when a worker of the slot failed before the
 	// server had any worker online.
 	failedAtStart bool
+	// queue is what the hang detector knows of the slot's accept queue.
+	queue queueWatch
 }
 
 // Exit describes how a worker ended.
@@ -75,6 +78,13 @@ type supervisor struct {
 	done     chan struct{} // closed when the loop ends
 
 	hooks []hook // control socket, systemd, pidfile
+
+	// notes is the sd_notify socket of exec workers, nil for built-in
+	// ones; its reader delivers to noted.
+	notes *notifySocket
+	noted chan note
+	// nextSample is when the slots' accept queues are read next.
+	nextSample time.Time
 }
 
 // hook is an optional part of the supervisor with a lifecycle of its own.
@@ -139,9 +149,23 @@ func Run(ctx context.Context, cfg Config) error {
 		syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU)
 	defer signal.Stop(s.sigs)
 
+	if cfg.execMode() {
+		if s.notes, err = openNotifySocket(); err != nil {
+			return err
+		}
+		defer s.notes.close()
+		s.noted = make(chan note, 64)
+		go s.notes.read(func(n note) {
+			select {
+			case s.noted <- n:
+			case <-s.done:
+			}
+		})
+	}
+
 	s.started = s.now()
 	s.log.Info().Int("pid", os.Getpid()).Str("addr", cfg.Addr).Int("workers", cfg.Workers).
-		Str("command", cfg.Command).Msg("supervisor started")
+		Str("command", s.commandLine()).Msg("supervisor started")
 	if err := s.openHooks(); err != nil {
 		return err
 	}
@@ -191,6 +215,8 @@ func (s *supervisor) loop(ctx context.Context) error {
 			s.onSignal(sig.(syscall.Signal))
 		case fn := <-s.calls:
 			fn()
+		case n := <-s.noted:
+			s.onNote(n)
 		case <-ctxDone:
 			ctxDone = nil
 			s.stop("context done", false)
@@ -268,24 +294,38 @@ func (s *supervisor) handle(ev event) {
 		s.lastError = ev.msg.arg
 		s.log.Error().Int("slot", w.slot.index).Int("pid", w.pid).Str("reason", ev.msg.arg).Msg("worker failed to start")
 	case msgReady:
-		s.onOnline(w, ev.msg)
+		s.adoptSocket(w.slot, ev.msg.fd)
+		s.onOnline(w)
+	case msgSocket:
+		s.adoptSocket(w.slot, ev.msg.fd)
+	case msgExec:
+		w.execd = true
+		s.log.Debug().Int("slot", w.slot.index).Int("pid", w.pid).Str("path", ev.msg.arg).Msg("worker running the command")
 	default:
 		s.log.Warn().Int("pid", w.pid).Str("message", ev.msg.word).Msg("unknown worker message")
 	}
 }
 
-func (s *supervisor) onOnline(w *worker, m message) {
-	sl := w.slot
-	if m.fd >= 0 {
-		if sl.socket == nil {
-			sl.socket = &slotSocket{fd: m.fd}
-		} else {
-			// Two workers of one slot bound before either reported
-			// (a reload of a slot whose first worker never came
-			// online): keep the first socket.
-			unix.Close(m.fd)
-		}
+// adoptSocket keeps fd, a listening socket a worker of sl bound, as the
+// slot's socket; -1 is a no-op.
+func (s *supervisor) adoptSocket(sl *slot, fd int) {
+	if fd < 0 {
+		return
 	}
+	if sl.socket == nil {
+		sl.socket = &slotSocket{fd: fd}
+		return
+	}
+	// Two workers of one slot bound before either reported (a reload of a
+	// slot whose first worker never came online): keep the first socket.
+	unix.Close(fd)
+}
+
+func (s *supervisor) onOnline(w *worker) {
+	if w.online || w.reason != "" {
+		return
+	}
+	sl := w.slot
 	w.online, w.lastBeat = true, s.now()
 	s.everOnline = true
 	s.log.Info().Int("slot", sl.index).Int("pid", w.pid).Dur("after", s.now().Sub(w.started)).Msg("worker online")
@@ -335,7 +375,11 @@ func (s *supervisor) onExit(w *worker, st *os.ProcessState) {
 	ev := s.log.Info()
 	if w.reason == "" && !s.stopping {
 		ev = s.log.Warn()
-		if w.failure == "" {
+		switch {
+		case w.failure != "":
+		case w.exec && !w.online:
+			s.lastError = fmt.Sprintf("%s exited before coming online (%s)", s.cfg.Exec[0], describeExit(code, sig))
+		default:
 			s.lastError = fmt.Sprintf("worker %d %s (%s)", w.pid, reason, describeExit(code, sig))
 		}
 	}
@@ -452,6 +496,9 @@ func (s *supervisor) onTick() {
 	for _, w := range s.workers {
 		s.watch(w, now)
 	}
+	if !now.Before(s.nextSample) {
+		s.sampleQueues(now)
+	}
 	for _, h := range s.hooks {
 		if t, ok := h.(ticker); ok {
 			t.tick(s)
@@ -486,9 +533,15 @@ func (s *supervisor) nextDeadline() time.Time {
 			earlier(w.killAt.Add(time.Millisecond))
 		case !w.online && w.reason == "":
 			earlier(w.started.Add(s.cfg.StartTimeout + time.Millisecond))
-		case w.online && s.cfg.WorkerTimeout > 0:
+			if s.readyAfterDelay(w) {
+				earlier(w.started.Add(s.cfg.ReadyDelay))
+			}
+		case w.online && s.cfg.WorkerTimeout > 0 && w.beats():
 			earlier(w.lastBeat.Add(s.cfg.WorkerTimeout + time.Millisecond))
 		}
+	}
+	if s.cfg.WorkerTimeout > 0 {
+		earlier(s.nextSample)
 	}
 	for _, h := range s.hooks {
 		if t, ok := h.(ticker); ok {
@@ -508,6 +561,8 @@ func (s *supervisor) watch(w *worker, now time.Time) {
 		w.signal(syscall.SIGKILL)
 	case !w.quitAt.IsZero():
 		// Hung, already told to dump its stacks; killAt follows.
+	case s.readyAfterDelay(w) && now.Sub(w.started) >= s.cfg.ReadyDelay:
+		s.onOnline(w)
 	case !w.online && w.reason == "" && now.Sub(w.started) > s.cfg.StartTimeout:
 		w.reason = reasonStartTimeout
 		w.failure = fmt.Sprintf("not online after %s", s.cfg.StartTimeout)
@@ -515,21 +570,31 @@ func (s *supervisor) watch(w *worker, now time.Time) {
 		s.log.Error().Int("slot", w.slot.index).Int("pid", w.pid).Dur("timeout", s.cfg.StartTimeout).Msg("worker did not come online")
 		w.killed = true
 		w.signal(syscall.SIGKILL)
-	case w.online && s.cfg.WorkerTimeout > 0 && now.Sub(w.lastBeat) > s.cfg.WorkerTimeout:
-		// SIGQUIT makes the worker write every goroutine's stack to its
-		// stderr (our log) and drain briefly (a program of its own that
-		// does not catch SIGQUIT dumps and exits, by Go's default). A
-		// SIGSTOPped process only takes the signal once continued, hence
-		// the SIGCONT.
-		s.log.Error().Int("slot", w.slot.index).Int("pid", w.pid).Dur("silent", now.Sub(w.lastBeat)).
-			Msg("worker hung: sending SIGQUIT for a goroutine dump")
-		w.reason = reasonHung
-		w.quitAt = now
-		w.killAt = now.Add(hungGrace)
-		w.signal(syscall.SIGQUIT)
-		w.signal(syscall.SIGCONT)
-		s.replaceHung(w)
+	case w.online && s.cfg.WorkerTimeout > 0 && w.beats() && now.Sub(w.lastBeat) > s.cfg.WorkerTimeout:
+		s.markHung(w, now, s.log.Error().Dur("silent", now.Sub(w.lastBeat)), "worker hung: no heartbeat")
 	}
+}
+
+// readyAfterDelay reports whether w comes online by having run for the
+// ready delay: an exec worker under --ready=start, once it runs the command.
+func (s *supervisor) readyAfterDelay(w *worker) bool {
+	return w.exec && s.cfg.Ready == ReadyStart && w.execd && !w.online && w.reason == ""
+}
+
+// markHung sends w the hang signal, sets its kill deadline and starts its
+// replacement at once. With the default SIGQUIT a Go worker writes every
+// goroutine's stack to its stderr (our log) and drains briefly (the
+// built-in worker catches it; a Go program of the user's dumps and exits
+// by Go's default). A SIGSTOPped process only takes a signal once
+// continued, hence the SIGCONT. ev carries the log fields of the cause.
+func (s *supervisor) markHung(w *worker, now time.Time, ev *zerolog.Event, msg string) {
+	ev.Int("slot", w.slot.index).Int("pid", w.pid).Str("signal", unixSignalName(s.cfg.HangSignal)).Msg(msg)
+	w.reason = reasonHung
+	w.quitAt = now
+	w.killAt = now.Add(hungGrace)
+	w.signal(s.cfg.HangSignal)
+	w.signal(syscall.SIGCONT)
+	s.replaceHung(w)
 }
 
 // replaceHung starts the replacement of a hung worker at once, instead of
@@ -585,7 +650,11 @@ func (s *supervisor) retire(w *worker, reason string) {
 	if w.killAt.IsZero() {
 		w.killAt = s.now().Add(s.cfg.GracefulTimeout + time.Second)
 	}
-	w.signal(syscall.SIGTERM)
+	sig := syscall.SIGTERM
+	if w.exec {
+		sig = s.cfg.StopSignal
+	}
+	w.signal(sig)
 	// A stopped worker cannot drain until it is continued.
 	w.signal(syscall.SIGCONT)
 }
@@ -598,6 +667,14 @@ func (s *supervisor) closeSlots() {
 		sl.socket.close()
 		sl.socket = nil
 	}
+}
+
+// commandLine is what the workers run, for logs and status.
+func (s *supervisor) commandLine() string {
+	if s.cfg.execMode() {
+		return strings.Join(s.cfg.Exec, " ")
+	}
+	return s.cfg.Command
 }
 
 func describeExit(code int, sig string) string {

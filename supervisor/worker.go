@@ -47,6 +47,14 @@ type workerSpec struct {
 	GracefulTimeout time.Duration     `json:"graceful_timeout"`
 	Board           int               `json:"board"` // scoreboard entry, -1 for none
 	Socket          reuseport.Options `json:"socket"`
+	// Exec is the user's command (exec mode), empty for a built-in worker.
+	Exec []string `json:"exec,omitempty"`
+	// Workers is the number of slots when the worker started.
+	Workers int `json:"workers"`
+	// NotifySocket is the supervisor's sd_notify socket for exec workers.
+	NotifySocket string `json:"notify_socket,omitempty"`
+	// Watchdog is the WATCHDOG_USEC an exec worker is given; 0 for none.
+	Watchdog time.Duration `json:"watchdog,omitempty"`
 }
 
 // hungDrain bounds the drain of a worker told it is hung; it ends before

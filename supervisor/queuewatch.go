@@ -1,0 +1,132 @@
+package supervisor
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"strconv"
+	"time"
+)
+
+// The accept-queue hang detector needs no cooperation from the worker, so
+// it covers any language: the supervisor holds every slot's listening
+// socket and reads its accept queue (reuseport.FDQueueLen, one getsockopt)
+// several times per worker timeout. A slot is stuck when its queue was
+// non-empty at every reading and never shrank for the worker timeout:
+// nobody took a connection from it. Before killing, one more check tells a
+// hung worker from one that is merely overloaded at a full queue (where
+// arrivals refill what it accepts between readings): the bytes the
+// process read (rchar in /proc/PID/io) must not have grown either. A
+// SIGSTOPped, deadlocked or spinning process reads nothing; a busy one
+// reads its requests.
+//
+// For built-in workers this is a second line behind the heartbeat: it
+// catches an accept loop that is wedged while the heartbeat goroutine
+// still beats.
+
+// queueWatch is the detector's state for one slot.
+type queueWatch struct {
+	// length is the last reading, -1 when the slot has no socket.
+	length int
+	// stuckSince is the first reading of the current stuck run; zero
+	// while the queue is empty or shrinking.
+	stuckSince time.Time
+	// pid is the worker the run is judged against, and read what its
+	// /proc/PID/io said at stuckSince (-1 when unreadable).
+	pid  int
+	read int64
+}
+
+// sampleInterval is how often the queues are read: eight readings per
+// worker timeout, between 50ms and 1s.
+func (s *supervisor) sampleInterval() time.Duration {
+	return min(time.Second, max(50*time.Millisecond, s.cfg.WorkerTimeout/8))
+}
+
+// sampleQueues reads every slot's accept queue and judges stuck slots.
+func (s *supervisor) sampleQueues(now time.Time) {
+	if s.cfg.WorkerTimeout <= 0 {
+		s.nextSample = time.Time{}
+		return
+	}
+	s.nextSample = now.Add(s.sampleInterval())
+	for _, sl := range s.slots {
+		s.sampleQueue(sl, now)
+	}
+}
+
+func (s *supervisor) sampleQueue(sl *slot, now time.Time) {
+	q := &sl.queue
+	n := -1
+	if sl.socket != nil {
+		if l, err := sl.socket.queueLen(); err == nil {
+			n = l
+		}
+	}
+	last := q.length
+	q.length = n
+	w := sl.current
+	switch {
+	case n <= 0 || w == nil || !w.online || w.reason != "" || w.notifiedStopping || s.stopping:
+		q.stuckSince = time.Time{}
+		return
+	case q.stuckSince.IsZero() || q.pid != w.pid || n < last:
+		q.stuckSince, q.pid, q.read = now, w.pid, readBytes(w.pid)
+		return
+	case now.Sub(q.stuckSince) <= s.cfg.WorkerTimeout:
+		return
+	}
+	if r := readBytes(w.pid); r >= 0 && r != q.read {
+		// Still reading: overloaded, not hung. Judge it afresh. (When
+		// /proc/PID/io cannot be read, the queue alone decides.)
+		q.stuckSince, q.read = now, r
+		return
+	}
+	q.stuckSince = time.Time{}
+	s.markHung(w, now, s.log.Error().Int("queue", n).Dur("stuck", s.cfg.WorkerTimeout),
+		"worker hung: its slot's accept queue is not being accepted")
+}
+
+// readBytes is the bytes pid has read so far (rchar in /proc/PID/io), or
+// -1 when the file cannot be read.
+func readBytes(pid int) int64 {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/io")
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := bytes.CutPrefix(sc.Bytes(), []byte("rchar: ")); ok {
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
+}
+
+// onNote applies an sd_notify datagram from one of the workers.
+func (s *supervisor) onNote(n note) {
+	w, ok := s.workers[n.pid]
+	if !ok {
+		s.log.Debug().Int("pid", n.pid).Msg("notify message from a process that is not a worker: ignored")
+		return
+	}
+	if v, ok := n.fields["STATUS"]; ok {
+		w.notified = v
+	}
+	if n.fields["WATCHDOG"] == "1" {
+		w.watchdog = true
+		w.lastBeat = s.now()
+	}
+	if n.fields["STOPPING"] == "1" && !w.notifiedStopping {
+		w.notifiedStopping = true
+		s.log.Info().Int("slot", w.slot.index).Int("pid", w.pid).Msg("worker stopping")
+	}
+	if n.fields["READY"] == "1" && !w.online && w.reason == "" && w.failure == "" {
+		s.onOnline(w)
+	}
+}
