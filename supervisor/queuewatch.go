@@ -63,28 +63,41 @@ func (s *supervisor) sampleQueue(sl *slot, now time.Time) {
 			n = l
 		}
 	}
+	w := sl.current
+	if w == nil || !w.online || w.reason != "" || w.notifiedStopping || s.stopping {
+		q.length, q.stuckSince = n, time.Time{}
+		return
+	}
+	if q.observe(now, n, w.pid, s.cfg.WorkerTimeout, readBytes) {
+		s.markHung(w, now, s.log.Error().Int("queue", n).Dur("stuck", s.cfg.WorkerTimeout),
+			"worker hung: its slot's accept queue is not being accepted")
+	}
+}
+
+// observe records reading n of the queue of a slot served by pid and
+// reports whether the slot is hung: n stayed above zero and never shrank
+// for longer than timeout, and pid read nothing meanwhile (when read can
+// tell; read returns -1 when it cannot, and the queue alone decides).
+func (q *queueWatch) observe(now time.Time, n, pid int, timeout time.Duration, read func(pid int) int64) bool {
 	last := q.length
 	q.length = n
-	w := sl.current
 	switch {
-	case n <= 0 || w == nil || !w.online || w.reason != "" || w.notifiedStopping || s.stopping:
+	case n <= 0:
 		q.stuckSince = time.Time{}
-		return
-	case q.stuckSince.IsZero() || q.pid != w.pid || n < last:
-		q.stuckSince, q.pid, q.read = now, w.pid, readBytes(w.pid)
-		return
-	case now.Sub(q.stuckSince) <= s.cfg.WorkerTimeout:
-		return
+		return false
+	case q.stuckSince.IsZero() || q.pid != pid || n < last:
+		q.stuckSince, q.pid, q.read = now, pid, read(pid)
+		return false
+	case now.Sub(q.stuckSince) <= timeout:
+		return false
 	}
-	if r := readBytes(w.pid); r >= 0 && r != q.read {
-		// Still reading: overloaded, not hung. Judge it afresh. (When
-		// /proc/PID/io cannot be read, the queue alone decides.)
+	if r := read(pid); r >= 0 && r != q.read {
+		// Still reading: overloaded, not hung. Judge it afresh.
 		q.stuckSince, q.read = now, r
-		return
+		return false
 	}
 	q.stuckSince = time.Time{}
-	s.markHung(w, now, s.log.Error().Int("queue", n).Dur("stuck", s.cfg.WorkerTimeout),
-		"worker hung: its slot's accept queue is not being accepted")
+	return true
 }
 
 // readBytes is the bytes pid has read so far (rchar in /proc/PID/io), or
