@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,6 +33,7 @@ const activationFD = 3
 // 3 with LISTEN_FDS=1, LISTEN_PID and LISTEN_FDNAMES=http, and execve's the
 // command. It returns only on failure, after telling the supervisor why.
 func ExecWorker() error {
+	supervisorPid := os.Getppid()
 	spec, err := readSpec()
 	if err != nil {
 		return err
@@ -84,8 +86,34 @@ func ExecWorker() error {
 	// Go's handlers are reset by execve, but a signal this process ignores
 	// would stay ignored in the command.
 	signal.Reset()
+	if err := dieWithSupervisor(supervisorPid); err != nil {
+		return fail(err)
+	}
 	err = syscall.Exec(path, spec.Exec, env)
 	return fail(fmt.Errorf("exec %s: %w", path, err))
+}
+
+// dieWithSupervisor makes the kernel SIGKILL this process, and so the
+// command it becomes, when the supervisor dies: a command cannot watch
+// spread's channel for EOF as a built-in worker does. A stopped, wedged or
+// stop-ignoring command would otherwise outlive its supervisor and keep
+// the port; a supervisor that dies uncontrolled has cut its workers'
+// requests in flight anyway.
+//
+// The parent-death signal belongs to a thread and is not inherited by
+// the threads Go starts, while execve keeps the signal of the thread that
+// calls it. So it is set here, on the thread that is about to exec (locked
+// to it for good), not by the supervisor at fork.
+func dieWithSupervisor(supervisorPid int) error {
+	runtime.LockOSThread()
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("parent-death signal: %w", err)
+	}
+	// The supervisor may have died before the signal was armed.
+	if os.Getppid() != supervisorPid {
+		return errors.New("supervisor gone before the command started")
+	}
+	return nil
 }
 
 // unwrapExecError drops exec.Error's repetition of the command name.

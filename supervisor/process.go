@@ -120,15 +120,6 @@ func (s *supervisor) spawn(sl *slot) (*worker, error) {
 	// A process group of its own keeps a terminal's Ctrl-C away from the
 	// workers: the supervisor alone decides how they stop.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if s.cfg.execMode() {
-		// A command of the user's cannot watch the channel for its
-		// supervisor's death; the kernel tells it instead, with its stop
-		// signal. The parent-death signal survives execve and fires when
-		// the forking thread exits, which in Go means the process: the
-		// supervisor never locks a goroutine to a thread it then lets go
-		// (golang/go#27505).
-		cmd.SysProcAttr.Pdeathsig = s.cfg.StopSignal
-	}
 	if err := cmd.Start(); err != nil {
 		parent.Close()
 		s.board.release(board)
