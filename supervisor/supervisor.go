@@ -566,6 +566,9 @@ func (s *supervisor) watch(w *worker, now time.Time) {
 	case !w.online && w.reason == "" && now.Sub(w.started) > s.cfg.StartTimeout:
 		w.reason = reasonStartTimeout
 		w.failure = fmt.Sprintf("not online after %s", s.cfg.StartTimeout)
+		if w.exec && s.cfg.Ready == ReadyNotify {
+			w.failure = fmt.Sprintf("%s sent no READY=1 to $NOTIFY_SOCKET within the start timeout (%s); use --ready=start for a program that does not notify", s.cfg.Exec[0], s.cfg.StartTimeout)
+		}
 		s.lastError = w.failure
 		s.log.Error().Int("slot", w.slot.index).Int("pid", w.pid).Dur("timeout", s.cfg.StartTimeout).Msg("worker did not come online")
 		w.killed = true
