@@ -145,8 +145,12 @@ func printStatus(out io.Writer, st supervisor.Status) {
 		if w.Queue >= 0 {
 			queue = strconv.Itoa(w.Queue)
 		}
+		state := w.State
+		if w.RestartAt != nil {
+			state += " in " + time.Until(*w.RestartAt).Round(100*time.Millisecond).String()
+		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%.2fs\n",
-			w.Slot, pid, w.State, round(w.Uptime), queue, requests, share, conns,
+			w.Slot, pid, state, round(w.Uptime), queue, requests, share, conns,
 			w.Restarts, w.LastExit, mib(w.RSS), w.CPU)
 	}
 	tw.Flush()

@@ -123,6 +123,16 @@ func serveCommand() *cli.Command {
 				Usage: "with -- CMD, the signal that tells a worker to drain and exit (SIGKILL follows after --graceful-timeout)"},
 			&cli.StringFlag{Name: "hang-signal", Value: "QUIT", EnvVars: []string{"SPREAD_HANG_SIGNAL"},
 				Usage: "signal sent to a worker judged hung, 2s before SIGKILL (QUIT makes Go programs dump their goroutines)"},
+			&cli.Uint64Flag{Name: "max-requests", EnvVars: []string{"SPREAD_MAX_REQUESTS"},
+				Usage: "recycle a built-in worker after this many requests (0: never)"},
+			&cli.Uint64Flag{Name: "max-requests-jitter", EnvVars: []string{"SPREAD_MAX_REQUESTS_JITTER"},
+				Usage: "add 0..N to each worker's --max-requests, so workers do not recycle together"},
+			&cli.StringFlag{Name: "max-memory", EnvVars: []string{"SPREAD_MAX_MEMORY"},
+				Usage: "recycle a worker whose resident memory exceeds this size, e.g. 512M or 2G (binary units; 0: never)"},
+			&cli.DurationFlag{Name: "max-age", EnvVars: []string{"SPREAD_MAX_AGE"},
+				Usage: "recycle a worker older than this (0: never)"},
+			&cli.DurationFlag{Name: "max-age-jitter", EnvVars: []string{"SPREAD_MAX_AGE_JITTER"},
+				Usage: "add a random 0..D to each worker's --max-age"},
 			flagControlSocket,
 			&cli.StringFlag{Name: "metrics-addr", EnvVars: []string{"SPREAD_METRICS_ADDR"},
 				Usage: "also serve /metrics on this TCP address; a bare port means loopback (default: off)"},
@@ -158,27 +168,36 @@ func serve(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	maxMemory, err := parseSize(c.String("max-memory"))
+	if err != nil {
+		return fmt.Errorf("--max-memory: %w", err)
+	}
 	cfg := supervisor.Config{
-		Addr:            c.String("addr"),
-		Workers:         c.Int("workers"),
-		MaxWorkers:      c.Int("max-workers"),
-		GracefulTimeout: c.Duration("graceful-timeout"),
-		MinUptime:       c.Duration("min-uptime"),
-		MaxBackoff:      c.Duration("max-backoff"),
-		MaxRestarts:     c.Int("max-restarts"),
-		WorkerTimeout:   c.Duration("worker-timeout"),
-		StartTimeout:    c.Duration("start-timeout"),
-		AllowSharedPort: c.Bool("allow-shared-port"),
-		ControlSocket:   controlPath(c),
-		MetricsAddr:     c.String("metrics-addr"),
-		PIDFile:         c.String("pidfile"),
-		Socket:          socketOptions(c),
-		Exec:            command,
-		Ready:           supervisor.ReadyMode(c.String("ready")),
-		ReadyDelay:      c.Duration("ready-delay"),
-		StopSignal:      stopSignal,
-		HangSignal:      hangSignal,
-		Log:             log,
+		Addr:              c.String("addr"),
+		Workers:           c.Int("workers"),
+		MaxWorkers:        c.Int("max-workers"),
+		GracefulTimeout:   c.Duration("graceful-timeout"),
+		MinUptime:         c.Duration("min-uptime"),
+		MaxBackoff:        c.Duration("max-backoff"),
+		MaxRestarts:       c.Int("max-restarts"),
+		WorkerTimeout:     c.Duration("worker-timeout"),
+		StartTimeout:      c.Duration("start-timeout"),
+		AllowSharedPort:   c.Bool("allow-shared-port"),
+		ControlSocket:     controlPath(c),
+		MetricsAddr:       c.String("metrics-addr"),
+		PIDFile:           c.String("pidfile"),
+		Socket:            socketOptions(c),
+		Exec:              command,
+		Ready:             supervisor.ReadyMode(c.String("ready")),
+		ReadyDelay:        c.Duration("ready-delay"),
+		StopSignal:        stopSignal,
+		HangSignal:        hangSignal,
+		MaxRequests:       c.Uint64("max-requests"),
+		MaxRequestsJitter: c.Uint64("max-requests-jitter"),
+		MaxMemory:         maxMemory,
+		MaxAge:            c.Duration("max-age"),
+		MaxAgeJitter:      c.Duration("max-age-jitter"),
+		Log:               log,
 	}
 	if !c.IsSet("max-workers") {
 		cfg.MaxWorkers = max(cfg.MaxWorkers, cfg.Workers)
@@ -219,6 +238,10 @@ func checkServeFlags(c *cli.Context, cfg *supervisor.Config) error {
 		return fmt.Errorf("--ready-delay must be positive, got %s", c.Duration("ready-delay"))
 	case len(cfg.Exec) > 0 && cfg.Ready == supervisor.ReadyStart && cfg.ReadyDelay >= cfg.StartTimeout:
 		return fmt.Errorf("--ready-delay (%s) must be shorter than --start-timeout (%s)", cfg.ReadyDelay, cfg.StartTimeout)
+	case cfg.MaxRequests > 0 && len(cfg.Exec) > 0:
+		return errors.New("--max-requests needs request counts, which spread does not have for a command after --; use --max-memory or --max-age")
+	case cfg.MaxAge < 0, cfg.MaxAgeJitter < 0:
+		return errors.New("--max-age and --max-age-jitter must not be negative")
 	case len(cfg.Exec) > 0 && cfg.Exec[0] == "":
 		return errors.New("the command after -- is empty")
 	case c.Int("max-header-bytes") < 1024:
@@ -244,6 +267,27 @@ func signalFlag(c *cli.Context, name string) (syscall.Signal, error) {
 		return sig, nil
 	}
 	return 0, fmt.Errorf("--%s must name a signal that can be caught (e.g. TERM, INT, QUIT), got %q", name, c.String(name))
+}
+
+// parseSize reads a byte size: a number with an optional binary unit, K,
+// M, G or T (KiB, MiB, … and KB, MB, … mean the same, as in nginx).
+func parseSize(v string) (uint64, error) {
+	s := strings.ToUpper(strings.TrimSpace(v))
+	if s == "" {
+		return 0, nil
+	}
+	s = strings.TrimSuffix(strings.TrimSuffix(s, "B"), "I")
+	shift := 0
+	if n := len(s); n > 0 {
+		if i := strings.IndexByte("KMGT", s[n-1]); i >= 0 {
+			shift, s = 10*(i+1), s[:n-1]
+		}
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+	if err != nil || (shift > 0 && n > (1<<(64-shift))-1) {
+		return 0, fmt.Errorf("%q is not a size such as 512M or 2G", v)
+	}
+	return n << shift, nil
 }
 
 // socketOptions are the listening-socket options the flags ask for.

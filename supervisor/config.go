@@ -71,6 +71,16 @@ type Config struct {
 	// hungGrace later; default SIGQUIT, which makes a built-in or any Go
 	// worker write its goroutine dump.
 	HangSignal syscall.Signal
+	// MaxRequests recycles a built-in worker once it has answered this many
+	// requests, plus a random 0..MaxRequestsJitter of its own; 0 means no
+	// limit. Exec workers are not counted, so it needs built-in workers.
+	MaxRequests, MaxRequestsJitter uint64
+	// MaxMemory recycles any worker whose resident memory exceeds this
+	// many bytes; 0 means no limit.
+	MaxMemory uint64
+	// MaxAge recycles a worker older than this, plus a random
+	// 0..MaxAgeJitter of its own; 0 means no limit.
+	MaxAge, MaxAgeJitter time.Duration
 	// Socket holds the options of the slots' listening sockets.
 	Socket reuseport.Options
 	// ControlSocket is the path of the control socket; "" means no
@@ -163,6 +173,10 @@ func (c *Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("max-restarts must be at least 1, got %d", cfg.MaxRestarts)
 	case cfg.Ready != ReadyStart && cfg.Ready != ReadyNotify:
 		return cfg, fmt.Errorf("ready must be %q or %q, got %q", ReadyStart, ReadyNotify, cfg.Ready)
+	case cfg.MaxRequests > 0 && len(cfg.Exec) > 0:
+		return cfg, errors.New("max-requests needs request counts, which spread does not have for a command of yours; use max-memory or max-age")
+	case cfg.MaxAge < 0, cfg.MaxAgeJitter < 0:
+		return cfg, errors.New("max-age and its jitter must not be negative")
 	case cfg.ReadyDelay < 0:
 		return cfg, errors.New("ready-delay must not be negative")
 	case len(cfg.Exec) > 0 && cfg.Ready == ReadyStart && cfg.ReadyDelay >= cfg.StartTimeout:

@@ -28,6 +28,8 @@ var (
 		"CPU time (user + system) used so far by the slot's live workers; it drops when a worker is replaced.", []string{"slot"}, nil)
 	descQueue = prometheus.NewDesc("spread_slot_queue_length",
 		"Connections waiting in the slot's accept queue: completed by the kernel, not yet accepted by a worker.", []string{"slot"}, nil)
+	descExits = prometheus.NewDesc("spread_worker_exits_total",
+		"Worker exits by reason: exited, crashed, killed by the OOM killer, killed as hung, failed to start, or stopped by spread (reloaded, scaled down, stopped, recycled: <limit>).", []string{"reason"}, nil)
 	descOnline = prometheus.NewDesc("spread_workers_online",
 		"Workers online now.", nil, nil)
 	descSlots = prometheus.NewDesc("spread_workers_wanted",
@@ -40,7 +42,7 @@ var statusClasses = [5]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descConns, descRestarts, descUptime, descBeat, descRSS, descCPU, descQueue, descOnline, descSlots, descSupRSS} {
+	for _, d := range []*prometheus.Desc{descRequests, descConns, descRestarts, descUptime, descBeat, descRSS, descCPU, descQueue, descExits, descOnline, descSlots, descSupRSS} {
 		ch <- d
 	}
 }
@@ -98,6 +100,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descBeat, gauge, sum.beat, l)
 		ch <- prometheus.MustNewConstMetric(descRSS, gauge, float64(sum.rss), l)
 		ch <- prometheus.MustNewConstMetric(descCPU, gauge, sum.cpu, l)
+	}
+	for reason, n := range st.Exits {
+		ch <- prometheus.MustNewConstMetric(descExits, counter, float64(n), reason)
 	}
 	ch <- prometheus.MustNewConstMetric(descOnline, gauge, float64(st.Online))
 	ch <- prometheus.MustNewConstMetric(descSlots, gauge, float64(st.Slots))

@@ -51,6 +51,13 @@ type worker struct {
 	notified string
 	// notifiedStopping is set when an exec worker sent STOPPING=1.
 	notifiedStopping bool
+
+	// maxRequests and maxAge are this worker's recycling limits, jitter
+	// included; 0 means none.
+	maxRequests uint64
+	maxAge      time.Duration
+	// recycle names the limit w passed while its replacement starts.
+	recycle string
 }
 
 // Why the supervisor ended a worker, as Exit.Reason shows it. An exit the
@@ -135,6 +142,7 @@ func (s *supervisor) spawn(sl *slot) (*worker, error) {
 		lastBeat: s.now(),
 		exec:     s.cfg.execMode(),
 	}
+	s.setLimits(w)
 	s.workers[w.pid] = w
 	read := make(chan struct{})
 	go s.readChannel(w, read)

@@ -20,6 +20,11 @@ func (s *supervisor) startReload() {
 	if s.stopping {
 		return
 	}
+	if s.recycling != nil {
+		s.reloadAfterRecycle = true
+		s.log.Info().Msg("reload queued behind the running recycle")
+		return
+	}
 	if s.reload != nil {
 		s.reload.again = true
 		s.log.Info().Msg("reload queued behind the running one")
@@ -73,9 +78,16 @@ func (s *supervisor) reloadStepDone(w *worker) {
 	old := sl.current
 	sl.current = w
 	if old != nil {
-		s.retire(old, reasonReloaded)
+		reason := reasonReloaded
+		if old.recycle != "" {
+			reason = reasonRecycled + old.recycle
+		}
+		s.retire(old, reason)
 	}
-	if s.reload != nil {
+	switch {
+	case s.recycling == sl:
+		s.recycleDone()
+	case s.reload != nil:
 		s.reloadNext()
 	}
 }
@@ -83,12 +95,7 @@ func (s *supervisor) reloadStepDone(w *worker) {
 // reloadFailed ends the reload after sl's new worker w exited before it
 // came online.
 func (s *supervisor) reloadFailed(sl *slot, w *worker) {
-	reason := w.failure
-	if reason == "" {
-		code, sig := exitDetail(w.cmd.ProcessState)
-		reason = "new worker " + describeExit(code, sig) + " before coming online"
-	}
-	s.reloadAborted(sl, reason)
+	s.reloadAborted(sl, s.startFailure(w))
 	if sl.current == nil && !s.stopping && !sl.retiring && sl.restartAt.IsZero() {
 		// The old worker died while its replacement was starting.
 		s.scheduleRestart(sl, s.policy.Exited(&sl.history, 0))

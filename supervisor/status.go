@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -23,6 +24,8 @@ type Status struct {
 	Reloading bool           `json:"reloading"`
 	Stopping  bool           `json:"stopping"`
 	Workers   []WorkerStatus `json:"workers"`
+	// Exits counts every worker exit so far by reason (see Exit.Reason).
+	Exits map[string]uint64 `json:"exits"`
 }
 
 // WorkerStatus is one row of the status: a live worker, or a slot waiting
@@ -49,6 +52,11 @@ type WorkerStatus struct {
 	Queue int `json:"queue"`
 	// Notified is the last STATUS= an exec worker sent over sd_notify.
 	Notified string `json:"notify_status,omitempty"`
+	// RestartAt is when a restarting slot's next worker starts: a slot in
+	// backoff after young deaths shows it, with RecentExits.
+	RestartAt *time.Time `json:"restart_at,omitempty"`
+	// RecentExits are the slot's last exits, oldest first.
+	RecentExits []*Exit `json:"recent_exits,omitempty"`
 	// SlotRequests counts every request the slot answered, by all its
 	// workers, past and present: a monotonic counter for metrics.
 	SlotRequests Counts `json:"-"`
@@ -67,6 +75,7 @@ func (s *supervisor) status() Status {
 		Online:    s.onlineCount(),
 		Reloading: s.reload != nil,
 		Stopping:  s.stopping,
+		Exits:     maps.Clone(s.exits),
 	}
 	for _, sl := range s.slots {
 		var rows []WorkerStatus
@@ -84,6 +93,10 @@ func (s *supervisor) status() Status {
 			if !s.cfg.execMode() {
 				row.Requests = new(uint64)
 			}
+			if !sl.restartAt.IsZero() {
+				at := sl.restartAt
+				row.RestartAt = &at
+			}
 			rows = append(rows, row)
 		}
 		queue := -1
@@ -95,6 +108,7 @@ func (s *supervisor) status() Status {
 		for i := range rows {
 			rows[i].SlotRequests = total
 			rows[i].Queue = queue
+			rows[i].RecentExits = slices.Clone(sl.recentExits)
 		}
 		st.Workers = append(st.Workers, rows...)
 	}
@@ -179,6 +193,9 @@ func (e *Exit) String() string {
 	how := fmt.Sprintf("code %d", e.Code)
 	if e.Signal != "" {
 		how = e.Signal
+	}
+	if e.Detail != "" {
+		return e.Detail
 	}
 	return e.Reason + " (" + how + ")"
 }

@@ -40,14 +40,24 @@ type slot struct {
 	failedAtStart bool
 	// queue is what the hang detector knows of the slot's accept queue.
 	queue queueWatch
+	// recycleRetryAt holds off the next recycle of a slot whose last one
+	// failed.
+	recycleRetryAt time.Time
+	// recentExits are the slot's last exits, newest last.
+	recentExits []*Exit
+	// looping is set while the slot is in a crash loop that was reported.
+	looping bool
 }
 
 // Exit describes how a worker ended.
 type Exit struct {
-	Pid    int       `json:"pid"`
-	Code   int       `json:"code"`
-	Signal string    `json:"signal,omitempty"`
-	Reason string    `json:"reason"`
+	Pid    int    `json:"pid"`
+	Code   int    `json:"code"`
+	Signal string `json:"signal,omitempty"`
+	// Reason is one of a fixed set (see exits.go), fit for a metric label.
+	Reason string `json:"reason"`
+	// Detail says the same for people: the code, the signal, the limit.
+	Detail string    `json:"detail"`
 	At     time.Time `json:"at"`
 	Uptime float64   `json:"uptime_seconds"`
 }
@@ -85,6 +95,16 @@ type supervisor struct {
 	noted chan note
 	// nextSample is when the slots' accept queues are read next.
 	nextSample time.Time
+	// nextRecycle is when the recycling limits are checked next; recycling
+	// is the slot being recycled, nil when none is; reloadAfterRecycle is
+	// a reload asked for meanwhile.
+	nextRecycle        time.Time
+	recycling          *slot
+	reloadAfterRecycle bool
+	// exits counts every worker exit by reason.
+	exits map[string]uint64
+	// oom attributes SIGKILLs to the kernel's OOM killer.
+	oom oomCounter
 }
 
 // hook is an optional part of the supervisor with a lifecycle of its own.
@@ -138,6 +158,8 @@ func Run(ctx context.Context, cfg Config) error {
 		policy:  cfg.policy(),
 		now:     time.Now,
 		workers: map[int]*worker{},
+		exits:   map[string]uint64{},
+		oom:     newOOMCounter(),
 		board:   board,
 		events:  make(chan event, 64),
 		calls:   make(chan func()),
@@ -359,34 +381,39 @@ func (s *supervisor) onExit(w *worker, st *os.ProcessState) {
 
 	code, sig := exitDetail(st)
 	uptime := s.now().Sub(w.started)
-	reason := w.reason
-	switch {
-	case reason != "":
-	case w.failure != "":
-		reason = "failed to start"
-	case !w.online:
-		reason = "died starting"
-	case code == 0:
-		reason = "exited"
-	default:
-		reason = "crashed"
+	exit := s.explainExit(w, code, sig)
+	s.exits[exit.Reason]++
+	sl.recentExits = append(sl.recentExits, exit)
+	if len(sl.recentExits) > recentExitsKept {
+		sl.recentExits = sl.recentExits[1:]
 	}
-	exit := &Exit{Pid: w.pid, Code: code, Signal: sig, Reason: reason, At: s.now(), Uptime: uptime.Seconds()}
+	if uptime >= s.cfg.MinUptime {
+		sl.looping = false
+	}
 	ev := s.log.Info()
 	if w.reason == "" && !s.stopping {
-		ev = s.log.Warn()
+		// An exit nobody asked for is a warning, but a crash loop gets
+		// one warning of its own (see replace), not one per death: this
+		// death starts a loop when the slot's last worker died young too.
+		startsLoop := uptime < s.cfg.MinUptime && sl.history.YoungDeaths >= 1
+		if !sl.looping && !startsLoop {
+			ev = s.log.Warn()
+		}
 		switch {
 		case w.failure != "":
 		case w.exec && !w.online:
 			s.lastError = fmt.Sprintf("%s exited before coming online (%s)", s.cfg.Exec[0], describeExit(code, sig))
 		default:
-			s.lastError = fmt.Sprintf("worker %d %s (%s)", w.pid, reason, describeExit(code, sig))
+			s.lastError = fmt.Sprintf("worker %d %s", w.pid, exit.Detail)
 		}
 	}
 	ev.Int("slot", sl.index).Int("pid", w.pid).Int("code", code).Str("signal", sig).
-		Dur("uptime", uptime).Str("reason", reason).Msg("worker exited")
+		Dur("uptime", uptime).Str("reason", exit.Reason).Str("detail", exit.Detail).Msg("worker exited")
 
 	switch {
+	case sl.next == w && s.recycling == sl:
+		sl.next = nil
+		s.recycleFailed(sl, w)
 	case sl.next == w:
 		sl.next = nil
 		s.reloadFailed(sl, w)
@@ -419,6 +446,11 @@ func (s *supervisor) replace(sl *slot, wasOnline bool, uptime time.Duration) {
 		sl.failedAtStart = true
 	}
 	delay := s.policy.Exited(&sl.history, uptime)
+	if sl.history.YoungDeaths >= 2 && !sl.looping {
+		sl.looping = true
+		s.log.Warn().Int("slot", sl.index).Int("young_deaths", sl.history.YoungDeaths).Str("last_exit", s.lastError).
+			Dur("next_restart_in", delay).Msg("slot in a crash loop: restarting with backoff; its further exits are logged at info")
+	}
 	if !s.everOnline && s.slotsFailedAtStart() == len(s.slots) {
 		s.fail(fmt.Errorf("no worker came online: %s", s.lastError))
 		return
@@ -499,6 +531,9 @@ func (s *supervisor) onTick() {
 	if !now.Before(s.nextSample) {
 		s.sampleQueues(now)
 	}
+	if s.cfg.recycles() && !now.Before(s.nextRecycle) {
+		s.checkRecycle(now)
+	}
 	for _, h := range s.hooks {
 		if t, ok := h.(ticker); ok {
 			t.tick(s)
@@ -542,6 +577,9 @@ func (s *supervisor) nextDeadline() time.Time {
 	}
 	if s.cfg.WorkerTimeout > 0 {
 		earlier(s.nextSample)
+	}
+	if s.cfg.recycles() {
+		earlier(s.nextRecycle)
 	}
 	for _, h := range s.hooks {
 		if t, ok := h.(ticker); ok {

@@ -6,10 +6,12 @@ test controls exactly when it accepts. Routes:
   GET /delay?ms=N    answer after N ms (busy, but still accepting after)
   GET /spin          spin forever in the only thread: a worker that is
                      running but takes nothing from its queue
+  GET /leak?mb=N     keep N more MiB of memory for good (a leaking app)
 Environment knobs:
   NOTIFY=1           send READY=1 and STATUS= to $NOTIFY_SOCKET when serving
   WATCHDOG_ONCE=1    send WATCHDOG=1 once after READY=1, then never again
   STOP_SIGNAL=NAME   drain and exit 0 on this signal (default TERM)
+  CRASH_SLOT=N       the worker of slot N exits with code 3 after 300ms
 """
 import http.server
 import os
@@ -24,6 +26,9 @@ if os.environ.get("LISTEN_PID") != str(os.getpid()) or os.environ.get("LISTEN_FD
     sys.exit("execserver: not socket-activated for this pid")
 
 
+leaked = []
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -32,6 +37,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if url.path == "/spin":
             while True:
                 pass
+        if url.path == "/leak":
+            mb = int(urllib.parse.parse_qs(url.query).get("mb", ["0"])[0])
+            for _ in range(mb):
+                leaked.append(b"x" * (1 << 20))
         if url.path == "/delay":
             ms = int(urllib.parse.parse_qs(url.query).get("ms", ["0"])[0])
             time.sleep(ms / 1000)
@@ -57,6 +66,9 @@ def notify(msg):
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         s.sendto(msg.encode(), addr)
 
+
+if os.environ.get("CRASH_SLOT") == os.environ.get("SPREAD_SLOT"):
+    threading.Timer(0.3, lambda: os._exit(3)).start()
 
 srv = http.server.HTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
 srv.socket.close()

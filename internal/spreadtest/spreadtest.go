@@ -98,14 +98,15 @@ func (l *Log) String() string {
 	return l.buf.String()
 }
 
-// Events returns the JSON log lines whose "message" is msg.
+// Events returns the JSON log lines whose "message" is msg, in order;
+// every line when msg is "".
 func (l *Log) Events(msg string) []map[string]any {
 	var out []map[string]any
 	sc := bufio.NewScanner(strings.NewReader(l.String()))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		var ev map[string]any
-		if json.Unmarshal(sc.Bytes(), &ev) == nil && ev["message"] == msg {
+		if json.Unmarshal(sc.Bytes(), &ev) == nil && (msg == "" || ev["message"] == msg) {
 			out = append(out, ev)
 		}
 	}
