@@ -3,6 +3,7 @@ module github.com/spreadhttp/spread
 go 1.26.0
 
 require (
+	github.com/cilium/ebpf v0.22.0
 	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/libp2p/go-reuseport v0.4.0
 	github.com/prometheus/client_golang v1.25.0
