@@ -146,6 +146,9 @@ func printStatus(out io.Writer, st supervisor.Status) {
 			queue = strconv.Itoa(w.Queue)
 		}
 		state := w.State
+		if w.InSelection != nil && !*w.InSelection && w.Pid != 0 {
+			state += " (out of selection)"
+		}
 		if w.RestartAt != nil {
 			state += " in " + time.Until(*w.RestartAt).Round(100*time.Millisecond).String()
 		}
@@ -168,6 +171,7 @@ func printStatus(out io.Writer, st supervisor.Status) {
 	if st.Stopping {
 		flags = append(flags, "stopping")
 	}
+	flags = append(flags, "steering "+st.Steering)
 	fmt.Fprintf(out, "supervisor %d on %s, up %s: %d/%d workers online, %s requests, load spread %s (largest share / fair share)%s\n",
 		st.Pid, st.Addr, round(st.Uptime), st.Online, st.Slots, requests, spread, strings.Join(append([]string{""}, flags...), ", "))
 }

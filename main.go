@@ -133,6 +133,10 @@ func serveCommand() *cli.Command {
 				Usage: "recycle a worker older than this (0: never)"},
 			&cli.DurationFlag{Name: "max-age-jitter", EnvVars: []string{"SPREAD_MAX_AGE_JITTER"},
 				Usage: "add a random 0..D to each worker's --max-age"},
+			&cli.StringFlag{Name: "steer", Value: supervisor.SteerAuto, EnvVars: []string{"SPREAD_STEER"},
+				Usage: "steer new connections away from starting, draining, hung or stuck workers with an eBPF SK_REUSEPORT program: auto (on when root/CAP_BPF allows), on, or off"},
+			&cli.DurationFlag{Name: "steer-quarantine", Value: supervisor.DefaultSteerQuarantine, EnvVars: []string{"SPREAD_STEER_QUARANTINE"},
+				Usage: "with steering, how long a non-empty accept queue may stand still before its worker gets no new connections"},
 			flagControlSocket,
 			&cli.StringFlag{Name: "metrics-addr", EnvVars: []string{"SPREAD_METRICS_ADDR"},
 				Usage: "also serve /metrics on this TCP address; a bare port means loopback (default: off)"},
@@ -196,6 +200,8 @@ func serve(c *cli.Context) error {
 		MaxRequestsJitter: c.Uint64("max-requests-jitter"),
 		MaxMemory:         maxMemory,
 		MaxAge:            c.Duration("max-age"),
+		Steer:             c.String("steer"),
+		SteerQuarantine:   c.Duration("steer-quarantine"),
 		MaxAgeJitter:      c.Duration("max-age-jitter"),
 		Log:               log,
 	}
@@ -240,6 +246,10 @@ func checkServeFlags(c *cli.Context, cfg *supervisor.Config) error {
 		return fmt.Errorf("--ready-delay (%s) must be shorter than --start-timeout (%s)", cfg.ReadyDelay, cfg.StartTimeout)
 	case cfg.MaxRequests > 0 && len(cfg.Exec) > 0:
 		return errors.New("--max-requests needs request counts, which spread does not have for a command after --; use --max-memory or --max-age")
+	case cfg.Steer != supervisor.SteerAuto && cfg.Steer != supervisor.SteerOn && cfg.Steer != supervisor.SteerOff:
+		return fmt.Errorf("--steer must be auto, on or off, got %q", cfg.Steer)
+	case cfg.SteerQuarantine <= 0:
+		return fmt.Errorf("--steer-quarantine must be positive, got %s", cfg.SteerQuarantine)
 	case cfg.MaxAge < 0, cfg.MaxAgeJitter < 0:
 		return errors.New("--max-age and --max-age-jitter must not be negative")
 	case len(cfg.Exec) > 0 && cfg.Exec[0] == "":

@@ -81,6 +81,13 @@ type Config struct {
 	// MaxAge recycles a worker older than this, plus a random
 	// 0..MaxAgeJitter of its own; 0 means no limit.
 	MaxAge, MaxAgeJitter time.Duration
+	// Steer is SteerAuto (default), SteerOn or SteerOff: whether an
+	// SK_REUSEPORT program keeps new connections away from slots that
+	// cannot take them (see steer.go).
+	Steer string
+	// SteerQuarantine is how long a non-empty accept queue may stand still
+	// before its slot gets no new connections; default 250ms.
+	SteerQuarantine time.Duration
 	// Socket holds the options of the slots' listening sockets.
 	Socket reuseport.Options
 	// ControlSocket is the path of the control socket; "" means no
@@ -150,6 +157,12 @@ func (c *Config) withDefaults() (Config, error) {
 	if cfg.HangSignal == 0 {
 		cfg.HangSignal = syscall.SIGQUIT
 	}
+	if cfg.Steer == "" {
+		cfg.Steer = SteerAuto
+	}
+	if cfg.SteerQuarantine == 0 {
+		cfg.SteerQuarantine = DefaultSteerQuarantine
+	}
 	if cfg.Args == nil {
 		cfg.Args = os.Args[1:]
 	}
@@ -177,6 +190,10 @@ func (c *Config) withDefaults() (Config, error) {
 		return cfg, errors.New("max-requests needs request counts, which spread does not have for a command of yours; use max-memory or max-age")
 	case cfg.MaxAge < 0, cfg.MaxAgeJitter < 0:
 		return cfg, errors.New("max-age and its jitter must not be negative")
+	case cfg.Steer != SteerAuto && cfg.Steer != SteerOn && cfg.Steer != SteerOff:
+		return cfg, fmt.Errorf("steer must be auto, on or off, got %q", cfg.Steer)
+	case cfg.SteerQuarantine < 0:
+		return cfg, errors.New("steer-quarantine must not be negative")
 	case cfg.ReadyDelay < 0:
 		return cfg, errors.New("ready-delay must not be negative")
 	case len(cfg.Exec) > 0 && cfg.Ready == ReadyStart && cfg.ReadyDelay >= cfg.StartTimeout:

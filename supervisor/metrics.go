@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -30,6 +31,10 @@ var (
 		"Connections waiting in the slot's accept queue: completed by the kernel, not yet accepted by a worker.", []string{"slot"}, nil)
 	descExits = prometheus.NewDesc("spread_worker_exits_total",
 		"Worker exits by reason: exited, crashed, killed by the OOM killer, killed as hung, failed to start, or stopped by spread (reloaded, scaled down, stopped, recycled: <limit>).", []string{"reason"}, nil)
+	descSteering = prometheus.NewDesc("spread_steering_enabled",
+		"1 when an SK_REUSEPORT program picks each new connection's slot among the healthy ones, 0 when the kernel's hash alone does.", nil, nil)
+	descInSelection = prometheus.NewDesc("spread_slot_in_selection",
+		"With steering on, 1 when the slot gets new connections, 0 while it is starting, draining, hung or its queue is not moving.", []string{"slot"}, nil)
 	descOnline = prometheus.NewDesc("spread_workers_online",
 		"Workers online now.", nil, nil)
 	descSlots = prometheus.NewDesc("spread_workers_wanted",
@@ -42,7 +47,7 @@ var statusClasses = [5]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descConns, descRestarts, descUptime, descBeat, descRSS, descCPU, descQueue, descExits, descOnline, descSlots, descSupRSS} {
+	for _, d := range []*prometheus.Desc{descRequests, descConns, descRestarts, descUptime, descBeat, descRSS, descCPU, descQueue, descExits, descSteering, descInSelection, descOnline, descSlots, descSupRSS} {
 		ch <- d
 	}
 }
@@ -63,13 +68,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		serving      bool
 		counted      bool // requests are known: a built-in worker
 		queue        int
+		in           *bool
 	}
 	sums := map[int]*slotSums{}
 	var order []int
 	for _, w := range st.Workers {
 		sum, ok := sums[w.Slot]
 		if !ok {
-			sum = &slotSums{requests: w.SlotRequests, restarts: w.Restarts, queue: w.Queue, counted: w.Requests != nil}
+			sum = &slotSums{requests: w.SlotRequests, restarts: w.Restarts, queue: w.Queue, counted: w.Requests != nil, in: w.InSelection}
 			sums[w.Slot] = sum
 			order = append(order, w.Slot)
 		}
@@ -92,6 +98,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(descConns, gauge, float64(sum.open), l)
 		}
+		if sum.in != nil {
+			in := 0.0
+			if *sum.in {
+				in = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descInSelection, gauge, in, l)
+		}
 		if sum.queue >= 0 {
 			ch <- prometheus.MustNewConstMetric(descQueue, gauge, float64(sum.queue), l)
 		}
@@ -104,6 +117,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for reason, n := range st.Exits {
 		ch <- prometheus.MustNewConstMetric(descExits, counter, float64(n), reason)
 	}
+	steering := 0.0
+	if strings.HasPrefix(st.Steering, "on") {
+		steering = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descSteering, gauge, steering)
 	ch <- prometheus.MustNewConstMetric(descOnline, gauge, float64(st.Online))
 	ch <- prometheus.MustNewConstMetric(descSlots, gauge, float64(st.Slots))
 	rss, _ := SupervisorUsage()

@@ -38,14 +38,22 @@ type queueWatch struct {
 }
 
 // sampleInterval is how often the queues are read: eight readings per
-// worker timeout, between 50ms and 1s.
+// worker timeout, between 50ms and 1s, and with steering on five per
+// quarantine time (at least every 10ms).
 func (s *supervisor) sampleInterval() time.Duration {
-	return min(time.Second, max(50*time.Millisecond, s.cfg.WorkerTimeout/8))
+	d := time.Second
+	if s.cfg.WorkerTimeout > 0 {
+		d = min(d, max(50*time.Millisecond, s.cfg.WorkerTimeout/8))
+	}
+	if s.steer != nil {
+		d = min(d, max(10*time.Millisecond, s.cfg.SteerQuarantine/5))
+	}
+	return d
 }
 
 // sampleQueues reads every slot's accept queue and judges stuck slots.
 func (s *supervisor) sampleQueues(now time.Time) {
-	if s.cfg.WorkerTimeout <= 0 {
+	if s.cfg.WorkerTimeout <= 0 && s.steer == nil {
 		s.nextSample = time.Time{}
 		return
 	}
@@ -62,6 +70,12 @@ func (s *supervisor) sampleQueue(sl *slot, now time.Time) {
 		if l, err := sl.socket.queueLen(); err == nil {
 			n = l
 		}
+	}
+	if s.steer != nil {
+		s.judgeQuarantine(sl, n, now)
+	}
+	if s.cfg.WorkerTimeout <= 0 {
+		return
 	}
 	w := sl.current
 	if w == nil || !w.online || w.reason != "" || w.notifiedStopping || s.stopping {

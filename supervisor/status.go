@@ -26,6 +26,8 @@ type Status struct {
 	Workers   []WorkerStatus `json:"workers"`
 	// Exits counts every worker exit so far by reason (see Exit.Reason).
 	Exits map[string]uint64 `json:"exits"`
+	// Steering is "on", or "off: <why>" (see steer.go).
+	Steering string `json:"steering"`
 }
 
 // WorkerStatus is one row of the status: a live worker, or a slot waiting
@@ -57,6 +59,9 @@ type WorkerStatus struct {
 	RestartAt *time.Time `json:"restart_at,omitempty"`
 	// RecentExits are the slot's last exits, oldest first.
 	RecentExits []*Exit `json:"recent_exits,omitempty"`
+	// InSelection tells, with steering on, whether the slot gets new
+	// connections; nil with steering off.
+	InSelection *bool `json:"in_selection,omitempty"`
 	// SlotRequests counts every request the slot answered, by all its
 	// workers, past and present: a monotonic counter for metrics.
 	SlotRequests Counts `json:"-"`
@@ -76,6 +81,7 @@ func (s *supervisor) status() Status {
 		Reloading: s.reload != nil,
 		Stopping:  s.stopping,
 		Exits:     maps.Clone(s.exits),
+		Steering:  s.steeringState(),
 	}
 	for _, sl := range s.slots {
 		var rows []WorkerStatus
@@ -109,6 +115,10 @@ func (s *supervisor) status() Status {
 			rows[i].SlotRequests = total
 			rows[i].Queue = queue
 			rows[i].RecentExits = slices.Clone(sl.recentExits)
+			if s.steer != nil {
+				in := s.eligible(sl)
+				rows[i].InSelection = &in
+			}
 		}
 		st.Workers = append(st.Workers, rows...)
 	}

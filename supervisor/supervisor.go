@@ -47,6 +47,8 @@ type slot struct {
 	recentExits []*Exit
 	// looping is set while the slot is in a crash loop that was reported.
 	looping bool
+	// steer is the slot's standing with the steering program.
+	steer quarantine
 }
 
 // Exit describes how a worker ended.
@@ -105,6 +107,10 @@ type supervisor struct {
 	exits map[string]uint64
 	// oom attributes SIGKILLs to the kernel's OOM killer.
 	oom oomCounter
+	// steer picks the slot of each new connection; nil when steering is
+	// off, and steerOff says why.
+	steer    *reuseport.Steering
+	steerOff string
 }
 
 // hook is an optional part of the supervisor with a lifecycle of its own.
@@ -192,7 +198,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer s.closeHooks()
-	s.warnMigrateReq()
+	if err := s.openSteering(); err != nil {
+		return err
+	}
+	defer func() { s.steer.Close() }()
+	if s.steer == nil || !s.steer.Migrates() {
+		s.warnMigrateReq()
+	}
 	for i := range cfg.Workers {
 		sl := &slot{index: i}
 		s.slots = append(s.slots, sl)
@@ -245,6 +257,7 @@ func (s *supervisor) loop(ctx context.Context) error {
 		case <-t.C:
 			s.onTick()
 		}
+		s.updateSteering()
 		t.Reset(max(time.Millisecond, min(maxWait, s.nextDeadline().Sub(s.now()))))
 		if s.stopping && len(s.workers) == 0 {
 			s.closeSlots()
@@ -336,6 +349,7 @@ func (s *supervisor) adoptSocket(sl *slot, fd int) {
 	}
 	if sl.socket == nil {
 		sl.socket = &slotSocket{fd: fd}
+		s.steerSocket(sl)
 		return
 	}
 	// Two workers of one slot bound before either reported (a reload of a
@@ -575,7 +589,7 @@ func (s *supervisor) nextDeadline() time.Time {
 			earlier(w.lastBeat.Add(s.cfg.WorkerTimeout + time.Millisecond))
 		}
 	}
-	if s.cfg.WorkerTimeout > 0 {
+	if s.cfg.WorkerTimeout > 0 || s.steer != nil {
 		earlier(s.nextSample)
 	}
 	if s.cfg.recycles() {

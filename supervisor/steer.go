@@ -1,0 +1,134 @@
+package supervisor
+
+import (
+	"slices"
+	"time"
+
+	"github.com/spreadhttp/spread/reuseport"
+)
+
+// Steering keeps new connections away from slots that cannot take them.
+// The kernel alone hashes each connection to any socket of the group,
+// whatever state that slot's worker is in, so a hung worker collects about
+// 1/N of all new connections until the hang rules replace it. With an
+// SK_REUSEPORT program attached (reuseport.Steering) the supervisor names
+// the eligible slots: those whose worker is online and not draining, and
+// whose accept queue is moving. Quarantine is fast and reversible: a slot
+// whose queue has not shrunk for --steer-quarantine (250 ms) while
+// non-empty gets no new connections until it does; killing stays with the
+// hang rules. Selected as select-or-migrate, the program also moves the
+// queue of a socket that closes (scale-down, shutdown) to an eligible one,
+// with net.ipv4.tcp_migrate_req at 0.
+
+// Steer modes of Config.Steer.
+const (
+	SteerAuto = "auto" // on when the kernel and privileges allow, else off with one log line
+	SteerOn   = "on"   // on, or the server does not start
+	SteerOff  = "off"  // the kernel's hash alone, as before
+)
+
+// DefaultSteerQuarantine is how long a non-empty accept queue may stand
+// still before its slot gets no new connections.
+const DefaultSteerQuarantine = 250 * time.Millisecond
+
+// quarantine is one slot's standing with the steering program.
+type quarantine struct {
+	out        bool
+	last       int
+	stuckSince time.Time
+}
+
+// openSteering loads the program, or records why steering is off. Only
+// Steer == SteerOn makes a failure fatal.
+func (s *supervisor) openSteering() error {
+	if s.cfg.Steer == SteerOff {
+		s.steerOff = "--steer=off"
+		return nil
+	}
+	st, err := reuseport.NewSteering(4*s.cfg.MaxWorkers + 8)
+	if err != nil {
+		if s.cfg.Steer == SteerOn {
+			return err
+		}
+		s.steerOff = err.Error()
+		s.log.Info().Str("why", s.steerOff).Msg("connection steering off: the kernel's hash alone picks each connection's worker")
+		return nil
+	}
+	s.steer = st
+	s.log.Info().Bool("migrates", st.Migrates()).Dur("quarantine", s.cfg.SteerQuarantine).Msg("connection steering on")
+	return nil
+}
+
+// steerSocket puts sl's socket in the program's map.
+func (s *supervisor) steerSocket(sl *slot) {
+	if s.steer == nil {
+		return
+	}
+	if err := s.steer.Add(sl.index, sl.socket.fd); err != nil {
+		s.stopSteering(err.Error())
+	}
+}
+
+// stopSteering turns steering off for good, saying why once.
+func (s *supervisor) stopSteering(why string) {
+	s.log.Warn().Str("why", why).Msg("connection steering off: the kernel's hash alone picks each connection's worker")
+	s.steer.Close()
+	s.steer, s.steerOff = nil, why
+}
+
+// eligible reports whether sl may get new connections.
+func (s *supervisor) eligible(sl *slot) bool {
+	w := sl.current
+	return !s.stopping && sl.socket != nil && !sl.retiring && !sl.steer.out &&
+		w != nil && w.online && w.reason == "" && !w.notifiedStopping
+}
+
+// updateSteering tells the program which slots are eligible; it writes
+// the map only when the set changed.
+func (s *supervisor) updateSteering() {
+	if s.steer == nil {
+		return
+	}
+	var keys []int
+	for _, sl := range s.slots {
+		if s.eligible(sl) {
+			keys = append(keys, sl.index)
+		}
+	}
+	slices.Sort(keys)
+	if err := s.steer.SetEligible(keys); err != nil {
+		s.stopSteering(err.Error())
+	}
+}
+
+// judgeQuarantine applies one reading n of sl's accept queue.
+func (s *supervisor) judgeQuarantine(sl *slot, n int, now time.Time) {
+	q := &sl.steer
+	last := q.last
+	q.last = n
+	switch {
+	case n <= 0 || n < last:
+		q.stuckSince = time.Time{}
+		if q.out {
+			q.out = false
+			s.log.Info().Int("slot", sl.index).Int("queue", n).Msg("slot back in selection: its accept queue moves")
+		}
+	case q.stuckSince.IsZero():
+		q.stuckSince = now
+	case !q.out && now.Sub(q.stuckSince) >= s.cfg.SteerQuarantine:
+		q.out = true
+		s.log.Warn().Int("slot", sl.index).Int("queue", n).Dur("still", now.Sub(q.stuckSince)).
+			Msg("slot out of selection: its accept queue is not moving")
+	}
+}
+
+// steeringState is the status's word for steering.
+func (s *supervisor) steeringState() string {
+	switch {
+	case s.steer == nil:
+		return "off: " + s.steerOff
+	case !s.steer.Migrates():
+		return "on (no queue migration before Linux 5.14)"
+	}
+	return "on"
+}
