@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -122,10 +123,11 @@ func serveCommand() *cli.Command {
 // serve runs the supervisor, or, in a process the supervisor started, the
 // worker.
 func serve(c *cli.Context) error {
-	log, err := newLogger(c)
+	log, closeLog, err := newLogger(c)
 	if err != nil {
 		return err
 	}
+	defer closeLog()
 	if _, err := validEngine(c.String("engine")); err != nil {
 		return err
 	}
@@ -238,30 +240,41 @@ func runWorker(c *cli.Context, log zerolog.Logger) error {
 	return supervisor.ServeWorker(srv)
 }
 
-// newLogger builds the zerolog logger the flags ask for.
-func newLogger(c *cli.Context) (zerolog.Logger, error) {
+// newLogger builds the zerolog logger the flags ask for. Its lines go
+// through a logSink, so logging never blocks or kills the process; close
+// flushes what is queued and must run before the process exits.
+func newLogger(c *cli.Context) (log zerolog.Logger, flush func(), err error) {
 	level, err := zerolog.ParseLevel(c.String("log-level"))
 	if err != nil || c.String("log-level") == "" {
-		return zerolog.Logger{}, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", c.String("log-level"))
+		return zerolog.Logger{}, nil, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", c.String("log-level"))
 	}
 	zerolog.DurationFieldUnit = time.Millisecond
 	zerolog.DurationFieldInteger = false
-	var log zerolog.Logger
+	var format func(io.Writer) io.Writer
 	switch c.String("log-format") {
 	case "json":
-		log = zerolog.New(os.Stderr)
+		format = plainLog
 	case "console":
-		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"})
+		format = consoleLog
 	case "auto":
+		format = plainLog
 		if isTerminal(os.Stderr) {
-			log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"})
-		} else {
-			log = zerolog.New(os.Stderr)
+			format = consoleLog
 		}
 	default:
-		return zerolog.Logger{}, fmt.Errorf("--log-format must be console, json or auto, got %q", c.String("log-format"))
+		return zerolog.Logger{}, nil, fmt.Errorf("--log-format must be console, json or auto, got %q", c.String("log-format"))
 	}
-	return log.Level(level).With().Timestamp().Logger(), nil
+	build := func(w io.Writer) zerolog.Logger {
+		return zerolog.New(w).Level(level).With().Timestamp().Logger()
+	}
+	sink := newLogSink(format(os.Stderr), logBuffer, build)
+	return build(sink), sink.close, nil
+}
+
+func plainLog(w io.Writer) io.Writer { return w }
+
+func consoleLog(w io.Writer) io.Writer {
+	return zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
 }
 
 func isTerminal(f *os.File) bool {
