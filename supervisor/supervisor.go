@@ -183,6 +183,7 @@ func (s *supervisor) loop(ctx context.Context) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	ctxDone := ctx.Done()
+	var pause pauseClock // see pause.go
 	for {
 		select {
 		case ev := <-s.events:
@@ -195,9 +196,10 @@ func (s *supervisor) loop(ctx context.Context) error {
 			ctxDone = nil
 			s.stop("context done", false)
 		case <-t.C:
+			pause.resume(s)
 			s.onTick()
 		}
-		t.Reset(max(time.Millisecond, min(maxWait, s.nextDeadline().Sub(s.now()))))
+		t.Reset(pause.sleep(s, max(time.Millisecond, min(maxWait, s.nextDeadline().Sub(s.now())))))
 		if s.stopping && len(s.workers) == 0 {
 			s.closeSlots()
 			if s.err == nil {
