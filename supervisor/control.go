@@ -23,9 +23,9 @@ import (
 // directory: only the user running spread (and root) can reach it, with no
 // token to leak. It serves:
 //
-//	GET  /status             Status as JSON
+//	GET  /status             StatusReply as JSON
 //	GET  /metrics            Prometheus text format
-//	POST /reload             start a rolling restart
+//	POST /reload             start a rolling restart; answers its ID
 //	POST /scale?workers=N    set the number of workers
 //	POST /stop               stop gracefully
 
@@ -87,8 +87,8 @@ func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		var st Status
-		if !s.call(func() { st = s.status() }) {
+		var st StatusReply
+		if !s.call(func() { st = StatusReply{Status: s.status(), LastReload: s.lastReload} }) {
 			http.Error(w, "stopped", http.StatusServiceUnavailable)
 			return
 		}
@@ -96,8 +96,13 @@ func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
 	})
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
-		s.call(s.startReload)
-		writeJSON(w, http.StatusAccepted, map[string]any{"reloading": true})
+		var id int
+		s.call(func() { id = s.startReload() })
+		if id == 0 {
+			http.Error(w, "the server is stopping", http.StatusConflict)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]any{"reload": id})
 	})
 	mux.HandleFunc("POST /scale", func(w http.ResponseWriter, r *http.Request) {
 		n, err := strconv.Atoi(r.URL.Query().Get("workers"))
@@ -220,15 +225,49 @@ func (c *Client) do(method, path string, out any) error {
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
+// StatusReply is what GET /status answers: the Status, and the outcome of
+// the last rolling restart.
+type StatusReply struct {
+	Status
+	// LastReload is nil until a reload has ended.
+	LastReload *ReloadResult `json:"last_reload,omitempty"`
+}
+
 // Status fetches the server's status.
-func (c *Client) Status() (Status, error) {
-	var st Status
+func (c *Client) Status() (StatusReply, error) {
+	var st StatusReply
 	err := c.do(http.MethodGet, "/status", &st)
 	return st, err
 }
 
-// Reload starts a rolling restart.
-func (c *Client) Reload() error { return c.do(http.MethodPost, "/reload", nil) }
+// Reload starts a rolling restart, or queues one behind the running
+// reload, and returns the ID of the reload that answers it (see
+// ReloadResult.ID).
+func (c *Client) Reload() (int, error) {
+	var out struct {
+		Reload int `json:"reload"`
+	}
+	err := c.do(http.MethodPost, "/reload", &out)
+	return out.Reload, err
+}
+
+// WaitReload polls the status every interval until the reload numbered id
+// has ended, and returns its outcome (or that of a later reload, if one
+// ended before the poll saw it). It fails when the server stops first.
+func (c *Client) WaitReload(id int, every time.Duration) (ReloadResult, error) {
+	for {
+		st, err := c.Status()
+		switch {
+		case err != nil:
+			return ReloadResult{}, fmt.Errorf("waiting for reload %d: %w", id, err)
+		case st.LastReload != nil && st.LastReload.ID >= id:
+			return *st.LastReload, nil
+		case st.Stopping:
+			return ReloadResult{}, fmt.Errorf("the server is stopping: reload %d did not end", id)
+		}
+		time.Sleep(every)
+	}
+}
 
 // Scale sets the number of workers and returns the number granted (the
 // request is clamped to [1, max-workers]).

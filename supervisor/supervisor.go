@@ -74,6 +74,9 @@ type supervisor struct {
 	err      error
 	done     chan struct{} // closed when the loop ends
 
+	reloads    int           // reloads started, for ReloadResult.ID
+	lastReload *ReloadResult // nil until a reload has ended
+
 	hooks []hook // control socket, systemd, pidfile
 }
 
