@@ -166,8 +166,12 @@ func checkServeFlags(c *cli.Context, cfg *supervisor.Config) error {
 	switch {
 	case cfg.Workers < 1:
 		return fmt.Errorf("--workers must be at least 1, got %d", cfg.Workers)
+	case cfg.Workers > supervisor.WorkerLimit:
+		return fmt.Errorf("--workers must be at most %d (the scoreboard's capacity), got %d", supervisor.WorkerLimit, cfg.Workers)
 	case cfg.MaxWorkers < 1:
 		return fmt.Errorf("--max-workers must be at least 1, got %d", cfg.MaxWorkers)
+	case cfg.MaxWorkers > supervisor.WorkerLimit:
+		return fmt.Errorf("--max-workers must be at most %d (the scoreboard's capacity), got %d", supervisor.WorkerLimit, cfg.MaxWorkers)
 	case cfg.GracefulTimeout <= 0:
 		return fmt.Errorf("--graceful-timeout must be positive, got %s", cfg.GracefulTimeout)
 	case cfg.MinUptime < 0:

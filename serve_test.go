@@ -169,6 +169,8 @@ func TestForeignReuseportListenerIsRefusedAndNamed(t *testing.T) {
 }
 
 func TestBadFlagsGiveOneLineErrors(t *testing.T) {
+	// Should a bad value be taken, the server stays on loopback.
+	free := fmt.Sprintf("127.0.0.1:%d", spreadtest.FreePort(t))
 	cases := []struct {
 		args []string
 		want string
@@ -183,12 +185,22 @@ func TestBadFlagsGiveOneLineErrors(t *testing.T) {
 		{[]string{"--engine", "gopher"}, "--engine"},
 		{[]string{"--log-format", "xml"}, "--log-format"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},
+		// 2^61 made the scoreboard's size overflow into a panic; 2^62
+		// wrapped to a tiny scoreboard.
+		{[]string{"--addr", free, "--max-workers", "2305843009213693952"}, "--max-workers must be at most"},
+		{[]string{"--addr", free, "--max-workers", "4611686018427387904"}, "--max-workers must be at most"},
+		{[]string{"--addr", free, "--workers", "4611686018427387904"}, "--workers must be at most"},
 	}
 	bin := spreadtest.Binary(t)
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
-			cmd := exec.Command(bin, append([]string{"serve"}, c.args...)...)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, append([]string{"serve"}, c.args...)...)
 			out, err := cmd.CombinedOutput()
+			if ctx.Err() != nil {
+				t.Fatalf("spread serve %v was still running after 10s: the value was taken:\n%s", c.args, out)
+			}
 			if err == nil {
 				t.Fatalf("exit 0 for %v", c.args)
 			}
