@@ -26,7 +26,8 @@ func main() {
 	if err := newApp().Run(os.Args); err != nil {
 		// A worker has told its supervisor why it failed, and the
 		// supervisor logs it: one line for the user, not one per worker.
-		if !supervisor.IsWorker() {
+		// A process that only has the worker's environment is no worker.
+		if !supervisor.IsWorker() || supervisor.CheckWorker() != nil {
 			fmt.Fprintf(os.Stderr, "spread: %s\n", oneLine(err))
 		}
 		os.Exit(1)
@@ -232,6 +233,9 @@ func handlerOptions(c *cli.Context, log zerolog.Logger) handler.Options {
 // runWorker is the hidden worker mode: the supervisor re-executes this
 // binary with the same arguments and a worker spec in the environment.
 func runWorker(c *cli.Context, log zerolog.Logger) error {
+	if err := supervisor.CheckWorker(); err != nil {
+		return err
+	}
 	info, _ := supervisor.CurrentWorker()
 	log = log.With().Int("slot", info.Slot).Int("pid", os.Getpid()).Logger()
 	opts := handlerOptions(c, log)
