@@ -189,8 +189,8 @@ func checkServeFlags(c *cli.Context, cfg *supervisor.Config) error {
 		return errors.New("--read-header-timeout and --idle-timeout must be positive")
 	case c.Int("backlog") < 0:
 		return fmt.Errorf("--backlog must not be negative, got %d", c.Int("backlog"))
-	case c.Int("max-header-bytes") < 1024:
-		return fmt.Errorf("--max-header-bytes must be at least 1024, got %d", c.Int("max-header-bytes"))
+	case c.Int("max-header-bytes") < handler.MinHeaderBytes, c.Int("max-header-bytes") > handler.MaxHeaderBytesLimit:
+		return fmt.Errorf("--max-header-bytes must lie within %d and %d, got %d", handler.MinHeaderBytes, handler.MaxHeaderBytesLimit, c.Int("max-header-bytes"))
 	}
 	if cfg.WorkerTimeout == 0 {
 		cfg.WorkerTimeout = -1 // the flag's 0 means off; the Config's 0 means default

@@ -186,6 +186,8 @@ func TestBadFlagsGiveOneLineErrors(t *testing.T) {
 		{[]string{"--engine", "gopher"}, "--engine", nil},
 		{[]string{"--log-format", "xml"}, "--log-format", nil},
 		{[]string{"--no-such-flag"}, "no-such-flag", nil},
+		{[]string{"--max-header-bytes", "4096"}, "--max-header-bytes", nil},
+		{[]string{"--max-header-bytes", "1099511627776"}, "--max-header-bytes", nil},
 		// 2^61 made the scoreboard's size overflow into a panic; 2^62
 		// wrapped to a tiny scoreboard.
 		{[]string{"--addr", free, "--max-workers", "2305843009213693952"}, "--max-workers must be at most", nil},
