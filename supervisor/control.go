@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
 )
 
 // The control interface is HTTP on a Unix socket of mode 0600 in a 0700
@@ -122,7 +124,7 @@ func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
 		s.call(func() { s.stop("control socket", false) })
 		writeJSON(w, http.StatusAccepted, map[string]any{"stopping": true})
 	})
-	c := &control{path: path, srv: newControlServer(mux)}
+	c := &control{path: path, srv: newControlServer(mux, s.log, "control")}
 	go func() { _ = c.srv.Serve(ln) }()
 
 	if metricsAddr != "" {
@@ -133,7 +135,7 @@ func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
 		}
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", metrics)
-		c.metrics = newControlServer(mmux)
+		c.metrics = newControlServer(mmux, s.log, "metrics")
 		go func() { _ = c.metrics.Serve(mln) }()
 		s.log.Info().Str("addr", mln.Addr().String()).Msg("metrics served")
 	}
@@ -141,8 +143,26 @@ func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
 	return c, nil
 }
 
-func newControlServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
+// newControlServer returns the http.Server of the control socket or of
+// the metrics address; name says which in its log events.
+func newControlServer(h http.Handler, log zerolog.Logger, name string) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10,
+		// Without an ErrorLog, net/http writes its errors ("http: Accept
+		// error: … too many open files") with the standard logger, in
+		// plain text, whatever --log-format says.
+		ErrorLog: stdlog.New(httpErrorLog{log: log, server: name}, "", 0)}
+}
+
+// httpErrorLog turns the lines an http.Server logs into zerolog events.
+type httpErrorLog struct {
+	log    zerolog.Logger
+	server string
+}
+
+// Write takes one line from a log.Logger.
+func (l httpErrorLog) Write(p []byte) (int, error) {
+	l.log.Error().Str("server", l.server).Str("detail", strings.TrimRight(string(p), "\n")).Msg("http server error")
+	return len(p), nil
 }
 
 // MetricsAddr turns a --metrics-addr value into a listen address: a bare
