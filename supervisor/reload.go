@@ -35,8 +35,9 @@ type ReloadResult struct {
 	// Result is ReloadFinished or ReloadFailed.
 	Result string `json:"result"`
 	// Error says why a reload failed; the old workers keep serving.
-	Error string    `json:"error,omitempty"`
-	At    time.Time `json:"at"`
+	Error string `json:"error,omitempty"`
+	// At is when the reload ended.
+	At time.Time `json:"at"`
 }
 
 // startReload begins a rolling restart, or queues one behind the running
