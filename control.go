@@ -48,20 +48,37 @@ func controlCommands() []*cli.Command {
 					enc.SetIndent("", "  ")
 					return enc.Encode(st)
 				}
-				printStatus(os.Stdout, st)
+				printStatus(os.Stdout, st.Status)
+				if r := st.LastReload; r != nil && r.Result == supervisor.ReloadFailed {
+					fmt.Printf("last reload failed %s ago: %s\n", round(time.Since(r.At).Seconds()), r.Error)
+				}
 				return nil
 			},
 		},
 		{
 			Name:         "reload",
-			Usage:        "replace every worker, one slot at a time, from the binary now on disk",
+			Usage:        "replace every worker, one slot at a time, from the binary now on disk; waits for the outcome",
 			OnUsageError: usageError,
-			Flags:        clientFlags(),
+			Flags: append(clientFlags(), &cli.BoolFlag{Name: "wait", Value: true,
+				Usage: "wait until the reload has ended, and fail if it failed; --wait=false only starts it"}),
 			Action: func(c *cli.Context) error {
-				if err := supervisor.NewClient(controlPath(c)).Reload(); err != nil {
+				client := supervisor.NewClient(controlPath(c))
+				id, err := client.Reload()
+				if err != nil {
 					return err
 				}
-				fmt.Println("reload started")
+				if !c.Bool("wait") {
+					fmt.Printf("reload %d started\n", id)
+					return nil
+				}
+				r, err := client.WaitReload(id, 100*time.Millisecond)
+				if err != nil {
+					return err
+				}
+				if r.Result == supervisor.ReloadFailed {
+					return fmt.Errorf("reload failed, the old workers keep serving: %s", r.Error)
+				}
+				fmt.Println("reload finished")
 				return nil
 			},
 		},

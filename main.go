@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strconv"
@@ -27,7 +28,8 @@ func main() {
 	if err := newApp().Run(os.Args); err != nil {
 		// A worker has told its supervisor why it failed, and the
 		// supervisor logs it: one line for the user, not one per worker.
-		if !supervisor.IsWorker() {
+		// A process that only has the worker's environment is no worker.
+		if !supervisor.IsWorker() || supervisor.CheckWorker() != nil {
 			fmt.Fprintf(os.Stderr, "spread: %s\n", oneLine(err))
 		}
 		os.Exit(1)
@@ -150,10 +152,11 @@ func serveCommand() *cli.Command {
 // serve runs the supervisor, or, in a process the supervisor started, the
 // worker.
 func serve(c *cli.Context) error {
-	log, err := newLogger(c)
+	log, closeLog, err := newLogger(c)
 	if err != nil {
 		return err
 	}
+	defer closeLog()
 	command := c.Args().Slice()
 	if _, err := validEngine(c.String("engine")); err != nil && len(command) == 0 {
 		return err
@@ -220,8 +223,12 @@ func checkServeFlags(c *cli.Context, cfg *supervisor.Config) error {
 	switch {
 	case cfg.Workers < 1:
 		return fmt.Errorf("--workers must be at least 1, got %d", cfg.Workers)
+	case cfg.Workers > supervisor.WorkerLimit:
+		return fmt.Errorf("--workers must be at most %d (the scoreboard's capacity), got %d", supervisor.WorkerLimit, cfg.Workers)
 	case cfg.MaxWorkers < 1:
 		return fmt.Errorf("--max-workers must be at least 1, got %d", cfg.MaxWorkers)
+	case cfg.MaxWorkers > supervisor.WorkerLimit:
+		return fmt.Errorf("--max-workers must be at most %d (the scoreboard's capacity), got %d", supervisor.WorkerLimit, cfg.MaxWorkers)
 	case cfg.GracefulTimeout <= 0:
 		return fmt.Errorf("--graceful-timeout must be positive, got %s", cfg.GracefulTimeout)
 	case cfg.MinUptime < 0:
@@ -254,8 +261,8 @@ func checkServeFlags(c *cli.Context, cfg *supervisor.Config) error {
 		return errors.New("--max-age and --max-age-jitter must not be negative")
 	case len(cfg.Exec) > 0 && cfg.Exec[0] == "":
 		return errors.New("the command after -- is empty")
-	case c.Int("max-header-bytes") < 1024:
-		return fmt.Errorf("--max-header-bytes must be at least 1024, got %d", c.Int("max-header-bytes"))
+	case c.Int("max-header-bytes") < handler.MinHeaderBytes, c.Int("max-header-bytes") > handler.MaxHeaderBytesLimit:
+		return fmt.Errorf("--max-header-bytes must lie within %d and %d, got %d", handler.MinHeaderBytes, handler.MaxHeaderBytesLimit, c.Int("max-header-bytes"))
 	}
 	if cfg.WorkerTimeout == 0 {
 		cfg.WorkerTimeout = -1 // the flag's 0 means off; the Config's 0 means default
@@ -335,6 +342,9 @@ func handlerOptions(c *cli.Context, log zerolog.Logger) handler.Options {
 // runWorker is the hidden worker mode: the supervisor re-executes this
 // binary with the same arguments and a worker spec in the environment.
 func runWorker(c *cli.Context, log zerolog.Logger) error {
+	if err := supervisor.CheckWorker(); err != nil {
+		return err
+	}
 	info, _ := supervisor.CurrentWorker()
 	log = log.With().Int("slot", info.Slot).Int("pid", os.Getpid()).Logger()
 	opts := handlerOptions(c, log)
@@ -347,30 +357,41 @@ func runWorker(c *cli.Context, log zerolog.Logger) error {
 	return supervisor.ServeWorker(srv)
 }
 
-// newLogger builds the zerolog logger the flags ask for.
-func newLogger(c *cli.Context) (zerolog.Logger, error) {
+// newLogger builds the zerolog logger the flags ask for. Its lines go
+// through a logSink, so logging never blocks or kills the process; close
+// flushes what is queued and must run before the process exits.
+func newLogger(c *cli.Context) (log zerolog.Logger, flush func(), err error) {
 	level, err := zerolog.ParseLevel(c.String("log-level"))
 	if err != nil || c.String("log-level") == "" {
-		return zerolog.Logger{}, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", c.String("log-level"))
+		return zerolog.Logger{}, nil, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", c.String("log-level"))
 	}
 	zerolog.DurationFieldUnit = time.Millisecond
 	zerolog.DurationFieldInteger = false
-	var log zerolog.Logger
+	var format func(io.Writer) io.Writer
 	switch c.String("log-format") {
 	case "json":
-		log = zerolog.New(os.Stderr)
+		format = plainLog
 	case "console":
-		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"})
+		format = consoleLog
 	case "auto":
+		format = plainLog
 		if isTerminal(os.Stderr) {
-			log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"})
-		} else {
-			log = zerolog.New(os.Stderr)
+			format = consoleLog
 		}
 	default:
-		return zerolog.Logger{}, fmt.Errorf("--log-format must be console, json or auto, got %q", c.String("log-format"))
+		return zerolog.Logger{}, nil, fmt.Errorf("--log-format must be console, json or auto, got %q", c.String("log-format"))
 	}
-	return log.Level(level).With().Timestamp().Logger(), nil
+	build := func(w io.Writer) zerolog.Logger {
+		return zerolog.New(w).Level(level).With().Timestamp().Logger()
+	}
+	sink := newLogSink(format(os.Stderr), logBuffer, build)
+	return build(sink), sink.close, nil
+}
+
+func plainLog(w io.Writer) io.Writer { return w }
+
+func consoleLog(w io.Writer) io.Writer {
+	return zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
 }
 
 func isTerminal(f *os.File) bool {

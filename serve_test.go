@@ -169,31 +169,71 @@ func TestForeignReuseportListenerIsRefusedAndNamed(t *testing.T) {
 }
 
 func TestBadFlagsGiveOneLineErrors(t *testing.T) {
+	// Should a bad value be taken, the server stays on loopback.
+	free := fmt.Sprintf("127.0.0.1:%d", spreadtest.FreePort(t))
 	cases := []struct {
 		args []string
 		want string
+		env  []string
 	}{
-		{[]string{"--workers", "0"}, "--workers"},
-		{[]string{"--workers", "-3"}, "--workers"},
-		{[]string{"--addr", "nonsense"}, "nonsense"},
-		{[]string{"--addr", "127.0.0.1:0"}, "port 0"},
-		{[]string{"--graceful-timeout", "-1s"}, "--graceful-timeout"},
-		{[]string{"--graceful-timeout", "soon"}, "graceful-timeout"},
-		{[]string{"--start-timeout", "0s"}, "--start-timeout"},
-		{[]string{"--engine", "gopher"}, "--engine"},
-		{[]string{"--log-format", "xml"}, "--log-format"},
-		{[]string{"--no-such-flag"}, "no-such-flag"},
+		{[]string{"--workers", "0"}, "--workers", nil},
+		{[]string{"--workers", "-3"}, "--workers", nil},
+		{[]string{"--addr", "nonsense"}, "nonsense", nil},
+		{[]string{"--addr", "127.0.0.1:0"}, "port 0", nil},
+		{[]string{"--graceful-timeout", "-1s"}, "--graceful-timeout", nil},
+		{[]string{"--graceful-timeout", "soon"}, "graceful-timeout", nil},
+		{[]string{"--start-timeout", "0s"}, "--start-timeout", nil},
+		{[]string{"--engine", "gopher"}, "--engine", nil},
+		{[]string{"--log-format", "xml"}, "--log-format", nil},
+		{[]string{"--no-such-flag"}, "no-such-flag", nil},
+		{[]string{"--max-header-bytes", "4096"}, "--max-header-bytes", nil},
+		{[]string{"--max-header-bytes", "1099511627776"}, "--max-header-bytes", nil},
+		// 2^61 made the scoreboard's size overflow into a panic; 2^62
+		// wrapped to a tiny scoreboard.
+		{[]string{"--addr", free, "--max-workers", "2305843009213693952"}, "--max-workers must be at most", nil},
+		{[]string{"--addr", free, "--max-workers", "4611686018427387904"}, "--max-workers must be at most", nil},
+		{[]string{"--addr", free, "--workers", "4611686018427387904"}, "--workers must be at most", nil},
+		// The worker's variable set by hand used to silence every error.
+		{[]string{"--addr", free}, "was not started by a spread supervisor", []string{"SPREAD_INTERNAL_WORKER_SPEC={}"}},
+		{[]string{"--addr", free}, "was not started by a spread supervisor", []string{"SPREAD_INTERNAL_WORKER_SPEC=garbage"}},
 	}
 	bin := spreadtest.Binary(t)
 	for _, c := range cases {
-		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
-			cmd := exec.Command(bin, append([]string{"serve"}, c.args...)...)
+		t.Run(strings.Join(append(c.env, c.args...), " "), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, append([]string{"serve"}, c.args...)...)
+			cmd.Env = append(os.Environ(), c.env...)
 			out, err := cmd.CombinedOutput()
+			if ctx.Err() != nil {
+				t.Fatalf("spread serve %v was still running after 10s: the value was taken:\n%s", c.args, out)
+			}
 			if err == nil {
 				t.Fatalf("exit 0 for %v", c.args)
 			}
 			assertOneErrorLine(t, string(out), c.want)
 		})
+	}
+}
+
+// The worker's environment variable, set by hand, must not make the
+// client commands fail in silence either.
+func TestHandSetWorkerSpecLeavesClientErrorsSaid(t *testing.T) {
+	addr := fmt.Sprintf("127.0.0.1:%d", spreadtest.FreePort(t))
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"status", "--addr", addr}, "no spread server is running"},
+		{[]string{"scale", "--addr", addr, "abc"}, "scale wants one worker count"},
+	} {
+		cmd := exec.Command(spreadtest.Binary(t), c.args...)
+		cmd.Env = append(os.Environ(), "SPREAD_INTERNAL_WORKER_SPEC={}")
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Fatalf("spread %v exited 0", c.args)
+		}
+		assertOneErrorLine(t, string(out), c.want)
 	}
 }
 

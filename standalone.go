@@ -24,10 +24,11 @@ func standaloneCommand() *cli.Command {
 		OnUsageError: usageError,
 		Flags:        httpFlags(),
 		Action: func(c *cli.Context) error {
-			log, err := newLogger(c)
+			log, closeLog, err := newLogger(c)
 			if err != nil {
 				return err
 			}
+			defer closeLog()
 			if _, err := validEngine(c.String("engine")); err != nil {
 				return err
 			}

@@ -47,8 +47,8 @@ func newFastHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *f
 		// connection.
 		ReadTimeout: o.ReadHeaderTimeout,
 		IdleTimeout: o.IdleTimeout,
-		// Request headers must fit in the read buffer, so this bounds them;
-		// larger ones are refused with 431.
+		// A request head must fit in the read buffer, so this bounds it
+		// exactly; a larger one is refused with 431.
 		ReadBufferSize: o.MaxHeaderBytes,
 		// Same headers as net/http: no Server header, and no default
 		// Content-Type on the 204.

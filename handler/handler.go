@@ -65,8 +65,10 @@ type Options struct {
 	// IdleTimeout is how long a keep-alive connection may wait for its next
 	// request; 0 means 60s.
 	IdleTimeout time.Duration
-	// MaxHeaderBytes bounds the size of request headers; 0 means 16 KiB.
-	// Larger headers are refused with 431.
+	// MaxHeaderBytes bounds the size of a request's head (request line,
+	// headers and the blank line after them), the same in both engines;
+	// 0 means 16 KiB. Larger heads are refused with 431. It must lie
+	// within [MinHeaderBytes, MaxHeaderBytesLimit].
 	MaxHeaderBytes int
 	// Recorder counts requests and connections; nil means no counting.
 	Recorder Recorder
@@ -100,11 +102,29 @@ type engine interface {
 	serve(ln net.Listener) error
 }
 
-// New returns a Server configured by opts. It fails for an unknown engine or
-// a negative limit.
+// netHTTPHeaderSlack is what net/http reads beyond its MaxHeaderBytes
+// before it refuses a request head: it bounds the reads of a head by
+// MaxHeaderBytes plus 4096 bytes of bufio slop (http.Server's
+// initialReadLimitSize), so a head is refused only past that sum.
+const netHTTPHeaderSlack = 4096
+
+// Bounds of Options.MaxHeaderBytes. net/http is given MaxHeaderBytes less
+// its slack, which must stay positive (0 would mean its 1 MB default), so
+// that both engines refuse the same heads. fasthttp allocates a read
+// buffer of MaxHeaderBytes per connection, so the limit also bounds memory.
+const (
+	MinHeaderBytes      = netHTTPHeaderSlack + 1
+	MaxHeaderBytesLimit = 1 << 20
+)
+
+// New returns a Server configured by opts. It fails for an unknown engine, a
+// negative timeout, or a MaxHeaderBytes out of its bounds.
 func New(opts Options) (*Server, error) {
-	if opts.ReadHeaderTimeout < 0 || opts.IdleTimeout < 0 || opts.MaxHeaderBytes < 0 {
-		return nil, errors.New("timeouts and MaxHeaderBytes must not be negative")
+	if opts.ReadHeaderTimeout < 0 || opts.IdleTimeout < 0 {
+		return nil, errors.New("timeouts must not be negative")
+	}
+	if m := opts.MaxHeaderBytes; m != 0 && (m < MinHeaderBytes || m > MaxHeaderBytesLimit) {
+		return nil, fmt.Errorf("MaxHeaderBytes must lie within %d and %d, got %d", MinHeaderBytes, MaxHeaderBytesLimit, m)
 	}
 	if opts.Engine == "" {
 		opts.Engine = engineNetHTTP

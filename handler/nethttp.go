@@ -55,8 +55,10 @@ func newNetHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *ne
 		Handler:           e,
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
 		IdleTimeout:       o.IdleTimeout,
-		MaxHeaderBytes:    o.MaxHeaderBytes,
-		ErrorLog:          log.New(engineLog{log: o.Log, engine: engineNetHTTP}, "", 0),
+		// net/http answers heads up to its MaxHeaderBytes plus its slack;
+		// this makes that sum o.MaxHeaderBytes, as in fasthttp.
+		MaxHeaderBytes: o.MaxHeaderBytes - netHTTPHeaderSlack,
+		ErrorLog:       log.New(engineLog{log: o.Log, engine: engineNetHTTP}, "", 0),
 		ConnState: func(c net.Conn, st http.ConnState) {
 			switch st {
 			case http.StateNew:

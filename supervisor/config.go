@@ -178,6 +178,8 @@ func (c *Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("workers must be at least 1, got %d", cfg.Workers)
 	case cfg.MaxWorkers < cfg.Workers:
 		return cfg, fmt.Errorf("max-workers (%d) must be at least workers (%d)", cfg.MaxWorkers, cfg.Workers)
+	case cfg.MaxWorkers > WorkerLimit:
+		return cfg, fmt.Errorf("max-workers must be at most %d (the scoreboard's capacity), got %d", WorkerLimit, cfg.MaxWorkers)
 	case cfg.GracefulTimeout < 0:
 		return cfg, errors.New("graceful-timeout must not be negative")
 	case cfg.MinUptime < 0, cfg.MaxBackoff < 0:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
@@ -17,15 +18,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
 )
 
 // The control interface is HTTP on a Unix socket of mode 0600 in a 0700
 // directory: only the user running spread (and root) can reach it, with no
 // token to leak. It serves:
 //
-//	GET  /status             Status as JSON
+//	GET  /status             StatusReply as JSON
 //	GET  /metrics            Prometheus text format
-//	POST /reload             start a rolling restart
+//	POST /reload             start a rolling restart; answers its ID
 //	POST /scale?workers=N    set the number of workers
 //	POST /stop               stop gracefully
 
@@ -87,8 +89,8 @@ func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		var st Status
-		if !s.call(func() { st = s.status() }) {
+		var st StatusReply
+		if !s.call(func() { st = StatusReply{Status: s.status(), LastReload: s.lastReload} }) {
 			http.Error(w, "stopped", http.StatusServiceUnavailable)
 			return
 		}
@@ -96,8 +98,13 @@ func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
 	})
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
-		s.call(s.startReload)
-		writeJSON(w, http.StatusAccepted, map[string]any{"reloading": true})
+		var id int
+		s.call(func() { id = s.startReload() })
+		if id == 0 {
+			http.Error(w, "the server is stopping", http.StatusConflict)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]any{"reload": id})
 	})
 	mux.HandleFunc("POST /scale", func(w http.ResponseWriter, r *http.Request) {
 		n, err := strconv.Atoi(r.URL.Query().Get("workers"))
@@ -117,7 +124,7 @@ func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
 		s.call(func() { s.stop("control socket", false) })
 		writeJSON(w, http.StatusAccepted, map[string]any{"stopping": true})
 	})
-	c := &control{path: path, srv: newControlServer(mux)}
+	c := &control{path: path, srv: newControlServer(mux, s.log, "control")}
 	go func() { _ = c.srv.Serve(ln) }()
 
 	if metricsAddr != "" {
@@ -128,7 +135,7 @@ func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
 		}
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", metrics)
-		c.metrics = newControlServer(mmux)
+		c.metrics = newControlServer(mmux, s.log, "metrics")
 		go func() { _ = c.metrics.Serve(mln) }()
 		s.log.Info().Str("addr", mln.Addr().String()).Msg("metrics served")
 	}
@@ -136,8 +143,26 @@ func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
 	return c, nil
 }
 
-func newControlServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
+// newControlServer returns the http.Server of the control socket or of
+// the metrics address; name says which in its log events.
+func newControlServer(h http.Handler, log zerolog.Logger, name string) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10,
+		// Without an ErrorLog, net/http writes its errors ("http: Accept
+		// error: … too many open files") with the standard logger, in
+		// plain text, whatever --log-format says.
+		ErrorLog: stdlog.New(httpErrorLog{log: log, server: name}, "", 0)}
+}
+
+// httpErrorLog turns the lines an http.Server logs into zerolog events.
+type httpErrorLog struct {
+	log    zerolog.Logger
+	server string
+}
+
+// Write takes one line from a log.Logger.
+func (l httpErrorLog) Write(p []byte) (int, error) {
+	l.log.Error().Str("server", l.server).Str("detail", strings.TrimRight(string(p), "\n")).Msg("http server error")
+	return len(p), nil
 }
 
 // MetricsAddr turns a --metrics-addr value into a listen address: a bare
@@ -220,15 +245,49 @@ func (c *Client) do(method, path string, out any) error {
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
+// StatusReply is what GET /status answers: the Status, and the outcome of
+// the last rolling restart.
+type StatusReply struct {
+	Status
+	// LastReload is nil until a reload has ended.
+	LastReload *ReloadResult `json:"last_reload,omitempty"`
+}
+
 // Status fetches the server's status.
-func (c *Client) Status() (Status, error) {
-	var st Status
+func (c *Client) Status() (StatusReply, error) {
+	var st StatusReply
 	err := c.do(http.MethodGet, "/status", &st)
 	return st, err
 }
 
-// Reload starts a rolling restart.
-func (c *Client) Reload() error { return c.do(http.MethodPost, "/reload", nil) }
+// Reload starts a rolling restart, or queues one behind the running
+// reload, and returns the ID of the reload that answers it (see
+// ReloadResult.ID).
+func (c *Client) Reload() (int, error) {
+	var out struct {
+		Reload int `json:"reload"`
+	}
+	err := c.do(http.MethodPost, "/reload", &out)
+	return out.Reload, err
+}
+
+// WaitReload polls the status every interval until the reload numbered id
+// has ended, and returns its outcome (or that of a later reload, if one
+// ended before the poll saw it). It fails when the server stops first.
+func (c *Client) WaitReload(id int, every time.Duration) (ReloadResult, error) {
+	for {
+		st, err := c.Status()
+		switch {
+		case err != nil:
+			return ReloadResult{}, fmt.Errorf("waiting for reload %d: %w", id, err)
+		case st.LastReload != nil && st.LastReload.ID >= id:
+			return *st.LastReload, nil
+		case st.Stopping:
+			return ReloadResult{}, fmt.Errorf("the server is stopping: reload %d did not end", id)
+		}
+		time.Sleep(every)
+	}
+}
 
 // Scale sets the number of workers and returns the number granted (the
 // request is clamped to [1, max-workers]).

@@ -28,6 +28,13 @@ type entry struct {
 
 const entrySize = int(unsafe.Sizeof(entry{}))
 
+// WorkerLimit is the most workers (Config.Workers, Config.MaxWorkers) a
+// server can have. Run makes a scoreboard of four entries per worker (a
+// reload's and a hung worker's replacements count beside the workers they
+// replace), so this bounds it to one memfd of about 16 MiB, and keeps its
+// size far from overflowing an int.
+const WorkerLimit = 1 << 16
+
 // scoreboard is the supervisor's side: the memory and the file that workers
 // map.
 type scoreboard struct {

@@ -89,6 +89,9 @@ type supervisor struct {
 	err      error
 	done     chan struct{} // closed when the loop ends
 
+	reloads    int           // reloads started, for ReloadResult.ID
+	lastReload *ReloadResult // nil until a reload has ended
+
 	hooks []hook // control socket, systemd, pidfile
 
 	// notes is the sd_notify socket of exec workers, nil for built-in
@@ -241,6 +244,7 @@ func (s *supervisor) loop(ctx context.Context) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	ctxDone := ctx.Done()
+	var pause pauseClock // see pause.go
 	for {
 		select {
 		case ev := <-s.events:
@@ -255,10 +259,11 @@ func (s *supervisor) loop(ctx context.Context) error {
 			ctxDone = nil
 			s.stop("context done", false)
 		case <-t.C:
+			pause.resume(s)
 			s.onTick()
 		}
 		s.updateSteering()
-		t.Reset(max(time.Millisecond, min(maxWait, s.nextDeadline().Sub(s.now()))))
+		t.Reset(pause.sleep(s, max(time.Millisecond, min(maxWait, s.nextDeadline().Sub(s.now())))))
 		if s.stopping && len(s.workers) == 0 {
 			s.closeSlots()
 			if s.err == nil {

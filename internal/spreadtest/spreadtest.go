@@ -128,6 +128,14 @@ func StartWith(t testing.TB, bin string, args ...string) *Server {
 	return start(t, bin, fmt.Sprintf("127.0.0.1:%d", FreePort(t)), nil, args)
 }
 
+// StartLoggingTo is Start with the server's stdout and stderr going to out
+// (a pipe's write end, say) instead of to Log, which then stays empty. The
+// caller may close its copy of out once StartLoggingTo returns.
+func StartLoggingTo(t testing.TB, out *os.File, args ...string) *Server {
+	t.Helper()
+	return start(t, Binary(t), fmt.Sprintf("127.0.0.1:%d", FreePort(t)), nil, args, out)
+}
+
 // StartEnv is Start with extra environment variables (KEY=value).
 func StartEnv(t testing.TB, env []string, args ...string) *Server {
 	t.Helper()
@@ -140,12 +148,16 @@ func StartAt(t testing.TB, addr string, args ...string) *Server {
 	return start(t, Binary(t), addr, nil, args)
 }
 
-func start(t testing.TB, bin, addr string, env, args []string) *Server {
+// start runs the server; its output goes to out when given, else to Log.
+func start(t testing.TB, bin, addr string, env, args []string, out ...*os.File) *Server {
 	t.Helper()
 	full := append([]string{"serve", "--addr", addr, "--log-format", "json"}, args...)
 	cmd := exec.Command(bin, full...)
 	log := &Log{}
 	cmd.Stdout, cmd.Stderr = log, log
+	if len(out) > 0 {
+		cmd.Stdout, cmd.Stderr = out[0], out[0]
+	}
 	cmd.Env = append(append(os.Environ(), "GOTRACEBACK=all"), env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
