@@ -93,7 +93,7 @@ func TestBuiltInWorkersRecycleAtMaxRequestsOneSlotAtATime(t *testing.T) {
 
 func TestCrashLoopingSlotShowsItsBackoffAndWarnsOnce(t *testing.T) {
 	s := spreadtest.StartEnv(t, []string{"CRASH_SLOT=1"},
-		execArgs("--workers", "2", "--ready-delay", "100ms", "--min-uptime", "2s", "--max-backoff", "3s")...)
+		execArgs("--workers", "2", "--ready-delay", "100ms", "--min-uptime", "10s", "--max-backoff", "3s")...)
 	waitEvents(t, s, "slot in a crash loop: restarting with backoff; its further exits are logged at info", 1, 15*time.Second)
 	spreadtest.Eventually(t, 15*time.Second, "5 exits of slot 1", func() bool {
 		return countOf(exitReasons(s), "exited") >= 5
