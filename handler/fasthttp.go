@@ -21,6 +21,7 @@ type fastHTTP struct {
 	srv      *fasthttp.Server
 	draining *atomic.Bool
 	rec      Recorder
+	user     fasthttp.RequestHandler // the program's handler, nil for the routes
 
 	xWorker     []byte
 	contentType []byte
@@ -34,6 +35,7 @@ func newFastHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *f
 	e := &fastHTTP{
 		draining:    draining,
 		rec:         o.Recorder,
+		user:        o.FastHandler,
 		xWorker:     []byte(p.xWorker),
 		contentType: []byte(contentType),
 		hello:       p.hello,
@@ -41,7 +43,7 @@ func newFastHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *f
 		badDelay:    p.badDelay,
 	}
 	e.srv = &fasthttp.Server{
-		Handler: e.handle,
+		Handler: e.handler(),
 		// fasthttp has no headers-only timeout: its ReadTimeout covers the
 		// whole request read, and the wait for the first request on a new
 		// connection.
@@ -73,6 +75,14 @@ func newFastHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *f
 
 func (e *fastHTTP) serve(ln net.Listener) error {
 	return e.srv.Serve(ln)
+}
+
+// handler is the program's handler when it gave one, else the routes.
+func (e *fastHTTP) handler() fasthttp.RequestHandler {
+	if e.user != nil {
+		return e.serveUser
+	}
+	return e.handle
 }
 
 // handle answers the routes. For "/" it allocates nothing itself: the header

@@ -12,12 +12,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
 )
 
 const (
@@ -75,6 +77,12 @@ type Options struct {
 	// Log receives request-level errors reported by the engine. Nothing is
 	// logged per request.
 	Log zerolog.Logger
+	// Handler, when set, is served instead of the built-in routes by the
+	// net/http engine, with counting and the careful drain (see
+	// userhandler.go).
+	Handler http.Handler
+	// FastHandler is the same for the fasthttp engine.
+	FastHandler fasthttp.RequestHandler
 }
 
 // Server serves the spread routes on listeners until Shutdown drains it.
@@ -145,6 +153,12 @@ func New(opts Options) (*Server, error) {
 		opts.Recorder = noRecorder{}
 	}
 
+	switch {
+	case opts.Handler != nil && opts.Engine != engineNetHTTP:
+		return nil, fmt.Errorf("an http.Handler needs the net/http engine, not %s", opts.Engine)
+	case opts.FastHandler != nil && opts.Engine != engineFastHTTP:
+		return nil, fmt.Errorf("a fasthttp.RequestHandler needs the fasthttp engine, not %s", opts.Engine)
+	}
 	s := &Server{conns: newConnTable(opts.Recorder)}
 	p := newPages(opts.Slot, opts.Pid)
 	switch opts.Engine {

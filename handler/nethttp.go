@@ -20,6 +20,7 @@ type netHTTP struct {
 	srv      *http.Server
 	draining *atomic.Bool
 	rec      Recorder
+	user     http.Handler // the program's handler, nil for the routes
 
 	// Header values, shared by every response. net/http only reads them or
 	// replaces the map entry, so the slices are never written to.
@@ -44,6 +45,7 @@ func newNetHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *ne
 	e := &netHTTP{
 		draining:    draining,
 		rec:         o.Recorder,
+		user:        o.Handler,
 		xWorker:     []string{p.xWorker},
 		contentType: []string{contentType},
 		connClose:   []string{"close"},
@@ -83,6 +85,10 @@ func (e *netHTTP) serve(ln net.Listener) error {
 // header values and the body are precomputed, and assigned into the header
 // map as they are.
 func (e *netHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if e.user != nil {
+		e.serveUser(w, r)
+		return
+	}
 	h := w.Header()
 	h["X-Worker"] = e.xWorker
 	switch r.URL.Path {
