@@ -465,6 +465,14 @@ func (s *supervisor) replace(sl *slot, wasOnline bool, uptime time.Duration) {
 		sl.failedAtStart = true
 	}
 	delay := s.policy.Exited(&sl.history, uptime)
+	if delay > 0 && !s.policy.Failing(sl.history) && s.queued(sl) > 0 {
+		// Connections wait in the slot's queue: a backoff would make
+		// their users wait out a restart they cannot see. The backoff
+		// still paces a crash loop once the slot counts as failing, and
+		// any loop whose queue is empty.
+		s.log.Info().Int("slot", sl.index).Dur("backoff_skipped", delay).Msg("connections queued: replacing at once")
+		delay = 0
+	}
 	if sl.history.YoungDeaths >= 2 && !sl.looping {
 		sl.looping = true
 		s.log.Warn().Int("slot", sl.index).Int("young_deaths", sl.history.YoungDeaths).Str("last_exit", s.lastError).
@@ -479,6 +487,18 @@ func (s *supervisor) replace(sl *slot, wasOnline bool, uptime time.Duration) {
 		return
 	}
 	s.scheduleRestart(sl, delay)
+}
+
+// queued is the length of sl's accept queue, 0 when it cannot be read.
+func (s *supervisor) queued(sl *slot) int {
+	if sl.socket == nil {
+		return 0
+	}
+	n, err := sl.socket.queueLen()
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 func (s *supervisor) scheduleRestart(sl *slot, delay time.Duration) {
