@@ -26,10 +26,11 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt would rewrite:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# hey is how users exercise spread; the drills and load test use it.
-tools: $(HEY)
-$(HEY):
-	$(GO) install github.com/rakyll/hey@v0.1.5
+# hey is how users exercise spread; the drills and load test use it. One
+# already on PATH is used as it is, so an offline machine that has it can
+# run the tests.
+tools:
+	@command -v hey >/dev/null 2>&1 || test -x $(HEY) || $(GO) install github.com/rakyll/hey@v0.1.5
 
 bench: build tools
 	bash scripts/bench.sh
@@ -37,5 +38,6 @@ bench: build tools
 drill: build tools
 	bash scripts/drill.sh all
 
+# Build outputs only: bench/ holds tracked results.
 clean:
-	rm -rf bin bench/results.csv
+	rm -rf bin
