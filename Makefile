@@ -10,7 +10,7 @@ ARGS    ?=
 .PHONY: build run test lint bench drill tools clean
 
 build:
-	$(GO) build -o $(BIN) .
+	$(GO) build -buildvcs=auto -o $(BIN) .
 
 run: build
 	./$(BIN) serve $(ARGS)

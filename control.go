@@ -121,6 +121,20 @@ func controlCommands() []*cli.Command {
 				return nil
 			},
 		},
+		{
+			Name:         "upgrade",
+			Usage:        "replace the running supervisor with the spread binary now on disk, without closing a socket (also: SIGUSR2)",
+			OnUsageError: usageError,
+			Flags:        clientFlags(),
+			Action: func(c *cli.Context) error {
+				pid, err := supervisor.NewClient(controlPath(c)).Upgrade()
+				if err != nil {
+					return err
+				}
+				fmt.Printf("upgraded: supervisor %d serves now\n", pid)
+				return nil
+			},
+		},
 	}
 }
 

@@ -54,6 +54,7 @@ func newApp() *cli.App {
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
 		OnUsageError:         usageError,
+		Version:              supervisor.Version(),
 		ExitErrHandler:       func(*cli.Context, error) {},
 		Commands: append([]*cli.Command{serveCommand()},
 			append(controlCommands(), standaloneCommand())...),

@@ -3,6 +3,7 @@ package reuseport
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 
 	"github.com/cilium/ebpf"
@@ -193,4 +194,56 @@ func (s *Steering) Close() {
 			_ = c.Close()
 		}
 	}
+}
+
+// Files duplicates the program's and maps' descriptors (program, socket
+// map, eligible map) for another process to take the steering over with
+// SteeringFromFiles; the caller closes them. A socket can be in one
+// REUSEPORT_SOCKARRAY only, so a second supervisor of the same sockets
+// must share these maps rather than make its own.
+func (s *Steering) Files() ([]*os.File, error) {
+	var out []*os.File
+	for _, fd := range []int{s.prog.FD(), s.socks.FD(), s.eligible.FD()} {
+		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			for _, f := range out {
+				f.Close()
+			}
+			return nil, fmt.Errorf("steering: dup: %w", err)
+		}
+		out = append(out, os.NewFile(uintptr(dup), "spread-steering"))
+	}
+	return out, nil
+}
+
+// SteeringFromFiles takes over a Steering another process made, from the
+// descriptors its Files gave (program, socket map, eligible map), already
+// attached to the group. It owns the descriptors from then on.
+func SteeringFromFiles(prog, socks, eligible int, migrates bool) (*Steering, error) {
+	p, err := ebpf.NewProgramFromFD(prog)
+	if err != nil {
+		return nil, fmt.Errorf("steering: inherited program: %w", err)
+	}
+	sm, err := ebpf.NewMapFromFD(socks)
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("steering: inherited socket map: %w", err)
+	}
+	em, err := ebpf.NewMapFromFD(eligible)
+	if err != nil {
+		p.Close()
+		sm.Close()
+		return nil, fmt.Errorf("steering: inherited eligible map: %w", err)
+	}
+	return &Steering{prog: p, socks: sm, eligible: em, migrates: migrates, attached: true}, nil
+}
+
+// DetachSteering removes whatever program steers the reuseport group of
+// the listening socket fd (SO_DETACH_REUSEPORT_BPF, Linux 5.8+), leaving
+// the kernel's hash alone.
+func DetachSteering(fd int) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DETACH_REUSEPORT_BPF, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("steering: detach: %w", err)
+	}
+	return nil
 }

@@ -24,12 +24,14 @@ import (
 //	fail REASON  the worker cannot start; it exits next
 //	socket       exec mode: the listener the worker bound (SCM_RIGHTS)
 //	exec PATH    exec mode: the worker is about to execve PATH; EOF follows
+//	version V    the spread version of the worker's binary
 const (
-	msgReady  = "ready"
-	msgBeat   = "beat"
-	msgFail   = "fail"
-	msgSocket = "socket"
-	msgExec   = "exec"
+	msgReady   = "ready"
+	msgBeat    = "beat"
+	msgFail    = "fail"
+	msgSocket  = "socket"
+	msgExec    = "exec"
+	msgVersion = "version"
 )
 
 // maxMessage bounds one message; a fail reason longer than this is cut.

@@ -60,9 +60,16 @@ type control struct {
 	path    string
 	srv     *http.Server
 	metrics *http.Server
+	// ln and mln are the listeners, kept for an upgrade's handover;
+	// handedOver leaves the socket file to the new supervisor.
+	ln, mln    net.Listener
+	handedOver bool
 }
 
 func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
+	if s.inherited != nil && s.inherited.Control >= 0 {
+		return s.serveControl(path, metricsAddr, nil)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
@@ -82,6 +89,27 @@ func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	return s.serveControl(path, metricsAddr, ln)
+}
+
+// serveControl serves the control socket on ln, or on the listeners an
+// upgrade handed over when ln is nil.
+func (s *supervisor) serveControl(path, metricsAddr string, ln net.Listener) (*control, error) {
+	var mln net.Listener
+	if ln == nil {
+		var err error
+		if ln, err = inheritedListener(s.inherited.Control, "control socket"); err != nil {
+			return nil, err
+		}
+		if mln, err = inheritedListener(s.inherited.Metrics, "metrics listener"); err != nil {
+			ln.Close()
+			return nil, err
+		}
+		if ul, ok := ln.(*net.UnixListener); ok {
+			// The file is this supervisor's now: remove it at the end.
+			ul.SetUnlinkOnClose(true)
+		}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&collector{s: s})
@@ -120,19 +148,38 @@ func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"workers": got})
 	})
+	mux.HandleFunc("POST /upgrade", func(w http.ResponseWriter, r *http.Request) {
+		reply := make(chan UpgradeResult, 1)
+		if !s.call(func() { s.startUpgrade(reply) }) {
+			http.Error(w, "stopped", http.StatusServiceUnavailable)
+			return
+		}
+		select {
+		case res := <-reply:
+			code := http.StatusOK
+			if res.Error != "" {
+				code = http.StatusConflict
+			}
+			writeJSON(w, code, res)
+		case <-r.Context().Done():
+		}
+	})
 	mux.HandleFunc("POST /stop", func(w http.ResponseWriter, r *http.Request) {
 		s.call(func() { s.stop("control socket", false) })
 		writeJSON(w, http.StatusAccepted, map[string]any{"stopping": true})
 	})
-	c := &control{path: path, srv: newControlServer(mux, s.log, "control")}
+	c := &control{path: path, srv: newControlServer(mux, s.log, "control"), ln: ln}
 	go func() { _ = c.srv.Serve(ln) }()
 
-	if metricsAddr != "" {
-		mln, err := net.Listen("tcp", metricsAddr)
-		if err != nil {
-			c.close()
-			return nil, fmt.Errorf("metrics address: %w", err)
+	if metricsAddr != "" || mln != nil {
+		if mln == nil {
+			var err error
+			if mln, err = net.Listen("tcp", metricsAddr); err != nil {
+				c.close()
+				return nil, fmt.Errorf("metrics address: %w", err)
+			}
 		}
+		c.mln = mln
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", metrics)
 		c.metrics = newControlServer(mmux, s.log, "metrics")
@@ -193,11 +240,47 @@ func (c *control) stopping(*supervisor)    {}
 func (c *control) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
+	if ul, ok := c.ln.(*net.UnixListener); ok && c.handedOver {
+		ul.SetUnlinkOnClose(false)
+	}
 	_ = c.srv.Shutdown(ctx)
 	if c.metrics != nil {
 		_ = c.metrics.Shutdown(ctx)
 	}
-	_ = os.Remove(c.path)
+	if !c.handedOver {
+		_ = os.Remove(c.path)
+	}
+}
+
+// listenerFile and metricsFile duplicate the listeners for an upgrade's
+// new supervisor; the caller closes them. nil when there is none.
+func (c *control) listenerFile() *os.File { return listenerFile(c.ln) }
+func (c *control) metricsFile() *os.File  { return listenerFile(c.mln) }
+
+func listenerFile(ln net.Listener) *os.File {
+	fl, ok := ln.(interface{ File() (*os.File, error) })
+	if !ok {
+		return nil
+	}
+	f, err := fl.File()
+	if err != nil {
+		return nil
+	}
+	return f
+}
+
+// handOver stops serving the control socket and metrics, now served by
+// the new supervisor of an upgrade, and leaves the socket file to it.
+// Requests already being answered finish.
+func (c *control) handOver(int) {
+	c.handedOver = true
+	if ul, ok := c.ln.(*net.UnixListener); ok {
+		ul.SetUnlinkOnClose(false)
+	}
+	c.ln.Close()
+	if c.mln != nil {
+		c.mln.Close()
+	}
 }
 
 // Client talks to a running server's control socket.
@@ -297,6 +380,36 @@ func (c *Client) Scale(n int) (int, error) {
 	}
 	err := c.do(http.MethodPost, "/scale?workers="+strconv.Itoa(n), &out)
 	return out.Workers, err
+}
+
+// Upgrade replaces the running supervisor with the binary now on disk and
+// returns the new supervisor's pid once it serves; on failure the old one
+// keeps running and the error says why.
+func (c *Client) Upgrade() (int, error) {
+	var res UpgradeResult
+	req, err := http.NewRequest(http.MethodPost, "http://spread/upgrade", nil)
+	if err != nil {
+		return 0, err
+	}
+	// Starting a new generation of workers takes up to twice the start
+	// timeout, past the client's default.
+	hc := *c.hc
+	hc.Timeout = 0
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("control socket %s: %w", c.Path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+		return 0, errUpgradeUnsupported
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		return 0, fmt.Errorf("upgrade: %s", resp.Status)
+	}
+	if res.Error != "" {
+		return 0, errors.New("upgrade failed, the old supervisor keeps running: " + res.Error)
+	}
+	return res.Pid, nil
 }
 
 // Stop asks the server to stop gracefully.

@@ -55,6 +55,7 @@ func ExecWorker() error {
 		_ = send(ch, msgFail, err.Error(), nil)
 		return err
 	}
+	_ = send(ch, msgVersion, Version(), nil)
 	path, err := exec.LookPath(spec.Exec[0])
 	if err != nil {
 		return fail(fmt.Errorf("command %q: %w", spec.Exec[0], unwrapExecError(err)))

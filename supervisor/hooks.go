@@ -5,7 +5,11 @@ package supervisor
 // $NOTIFY_SOCKET is set).
 func (s *supervisor) openHooks() error {
 	if s.cfg.PIDFile != "" {
-		p, err := openPIDFile(s.cfg.PIDFile)
+		predecessor := 0
+		if s.inherited != nil {
+			predecessor = s.inherited.OldPid
+		}
+		p, err := openPIDFile(s.cfg.PIDFile, predecessor)
 		if err != nil {
 			return err
 		}

@@ -35,6 +35,8 @@ var (
 		"1 when an SK_REUSEPORT program picks each new connection's slot among the healthy ones, 0 when the kernel's hash alone does.", nil, nil)
 	descInSelection = prometheus.NewDesc("spread_slot_in_selection",
 		"With steering on, 1 when the slot gets new connections, 0 while it is starting, draining, hung or its queue is not moving.", []string{"slot"}, nil)
+	descBuild = prometheus.NewDesc("spread_build_info",
+		"1 for each spread version running: the supervisor's (role=supervisor) and its workers' (role=worker).", []string{"role", "version"}, nil)
 	descOnline = prometheus.NewDesc("spread_workers_online",
 		"Workers online now.", nil, nil)
 	descSlots = prometheus.NewDesc("spread_workers_wanted",
@@ -47,7 +49,7 @@ var statusClasses = [5]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descConns, descRestarts, descUptime, descBeat, descRSS, descCPU, descQueue, descExits, descSteering, descInSelection, descOnline, descSlots, descSupRSS} {
+	for _, d := range []*prometheus.Desc{descRequests, descConns, descRestarts, descUptime, descBeat, descRSS, descCPU, descQueue, descExits, descSteering, descInSelection, descBuild, descOnline, descSlots, descSupRSS} {
 		ch <- d
 	}
 }
@@ -122,6 +124,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		steering = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descSteering, gauge, steering)
+	ch <- prometheus.MustNewConstMetric(descBuild, gauge, 1, "supervisor", st.Version)
+	versions := map[string]bool{}
+	for _, w := range st.Workers {
+		if w.Version != "" && !versions[w.Version] {
+			versions[w.Version] = true
+			ch <- prometheus.MustNewConstMetric(descBuild, gauge, 1, "worker", w.Version)
+		}
+	}
 	ch <- prometheus.MustNewConstMetric(descOnline, gauge, float64(st.Online))
 	ch <- prometheus.MustNewConstMetric(descSlots, gauge, float64(st.Slots))
 	rss, _ := SupervisorUsage()

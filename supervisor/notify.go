@@ -71,7 +71,20 @@ func (n *notifier) changed(s *supervisor) {
 	}
 }
 
-func (n *notifier) stopping(*supervisor) { n.send("STOPPING=1") }
+// stopping says STOPPING=1, unless the server lives on in the new
+// supervisor of an upgrade.
+func (n *notifier) stopping(s *supervisor) {
+	if !s.handedOver {
+		n.send("STOPPING=1")
+	}
+}
+
+// handOver tells systemd that the new supervisor of an upgrade is the
+// service's main process now (NotifyAccess=main lets only the current main
+// process say so).
+func (n *notifier) handOver(pid int) {
+	n.send(fmt.Sprintf("MAINPID=%d\nREADY=1", pid))
+}
 
 func (n *notifier) tick(s *supervisor) {
 	if n.watchdog > 0 && s.now().Sub(n.lastPing) >= n.watchdog {

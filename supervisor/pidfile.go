@@ -15,10 +15,12 @@ import (
 // one, left by a spread that was killed, is replaced.
 type pidfile struct{ path string }
 
-func openPIDFile(path string) (*pidfile, error) {
+// predecessor is the pid of the supervisor an upgrade replaces (0: none),
+// whose pidfile this one takes over.
+func openPIDFile(path string, predecessor int) (*pidfile, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
-		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid != os.Getpid() && isSpread(pid) {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid != os.Getpid() && pid != predecessor && isSpread(pid) {
 			return nil, fmt.Errorf("pidfile %s names a running spread (pid %d); stop it first", path, pid)
 		}
 	}

@@ -58,6 +58,8 @@ type worker struct {
 	maxAge      time.Duration
 	// recycle names the limit w passed while its replacement starts.
 	recycle string
+	// version is the spread version the worker reported.
+	version string
 }
 
 // Why the supervisor ended a worker, as Exit.Reason shows it. An exit the
@@ -219,9 +221,14 @@ func unixSignalName(sig syscall.Signal) string {
 	return "signal " + strconv.Itoa(int(sig))
 }
 
-// beats reports whether w's silence means it is hung: a built-in worker
-// always beats, an exec worker only once it has sent WATCHDOG=1.
-func (w *worker) beats() bool { return !w.exec || w.watchdog }
+// judgedByBeat reports whether w's silence means it is hung: w is online,
+// not told to stop (a draining worker answers to its kill deadline, and an
+// exec worker may stop pinging once it drains, as systemd allows), and it
+// beats: a built-in worker always does, an exec worker once it sent
+// WATCHDOG=1.
+func (w *worker) judgedByBeat() bool {
+	return w.online && w.reason == "" && !w.notifiedStopping && (!w.exec || w.watchdog)
+}
 
 // slotSocket is a slot's listening socket as the supervisor holds it: a
 // bare descriptor that it never reads or polls.

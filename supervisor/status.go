@@ -28,6 +28,12 @@ type Status struct {
 	Exits map[string]uint64 `json:"exits"`
 	// Steering is "on", or "off: <why>" (see steer.go).
 	Steering string `json:"steering"`
+	// Version is the supervisor's spread version (see Version).
+	Version string `json:"version"`
+	// Upgrading is set while a new supervisor is starting (spread
+	// upgrade), and HandedOver once it serves and this one only drains.
+	Upgrading  bool `json:"upgrading,omitempty"`
+	HandedOver bool `json:"handed_over,omitempty"`
 }
 
 // WorkerStatus is one row of the status: a live worker, or a slot waiting
@@ -62,6 +68,9 @@ type WorkerStatus struct {
 	// InSelection tells, with steering on, whether the slot gets new
 	// connections; nil with steering off.
 	InSelection *bool `json:"in_selection,omitempty"`
+	// Version is the spread version the worker's binary reported; a
+	// reload or upgrade half done shows as two versions.
+	Version string `json:"version,omitempty"`
 	// SlotRequests counts every request the slot answered, by all its
 	// workers, past and present: a monotonic counter for metrics.
 	SlotRequests Counts `json:"-"`
@@ -71,17 +80,20 @@ type WorkerStatus struct {
 func (s *supervisor) status() Status {
 	now := s.now()
 	st := Status{
-		Pid:       os.Getpid(),
-		Addr:      s.cfg.Addr,
-		Command:   s.commandLine(),
-		StartedAt: s.started,
-		Uptime:    now.Sub(s.started).Seconds(),
-		Slots:     s.activeSlots(),
-		Online:    s.onlineCount(),
-		Reloading: s.reload != nil,
-		Stopping:  s.stopping,
-		Exits:     maps.Clone(s.exits),
-		Steering:  s.steeringState(),
+		Pid:        os.Getpid(),
+		Addr:       s.cfg.Addr,
+		Command:    s.commandLine(),
+		StartedAt:  s.started,
+		Uptime:     now.Sub(s.started).Seconds(),
+		Slots:      s.activeSlots(),
+		Online:     s.onlineCount(),
+		Reloading:  s.reload != nil,
+		Stopping:   s.stopping,
+		Exits:      maps.Clone(s.exits),
+		Steering:   s.steeringState(),
+		Version:    Version(),
+		Upgrading:  s.upgrade != nil && !s.upgrade.done,
+		HandedOver: s.handedOver,
 	}
 	for _, sl := range s.slots {
 		var rows []WorkerStatus
@@ -161,6 +173,7 @@ func (s *supervisor) workerStatus(w *worker, now time.Time) WorkerStatus {
 		RSS:          rss,
 		CPU:          cpu,
 		Notified:     w.notified,
+		Version:      w.version,
 	}
 }
 

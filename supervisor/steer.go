@@ -4,8 +4,20 @@ import (
 	"slices"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/spreadhttp/spread/reuseport"
 )
+
+// inheritedSlot reports whether slot index came with an upgrade.
+func (s *supervisor) inheritedSlot(index int) bool {
+	for _, is := range s.inherited.Slots {
+		if is.Index == index {
+			return true
+		}
+	}
+	return false
+}
 
 // Steering keeps new connections away from slots that cannot take them.
 // The kernel alone hashes each connection to any socket of the group,
@@ -41,6 +53,9 @@ type quarantine struct {
 // openSteering loads the program, or records why steering is off. Only
 // Steer == SteerOn makes a failure fatal.
 func (s *supervisor) openSteering() error {
+	if in := s.inherited; in != nil && len(in.Steer) == 3 {
+		return s.inheritSteering()
+	}
 	if s.cfg.Steer == SteerOff {
 		s.steerOff = "--steer=off"
 		return nil
@@ -59,9 +74,36 @@ func (s *supervisor) openSteering() error {
 	return nil
 }
 
+// inheritSteering takes over the steering an upgrade's old supervisor
+// handed over, already attached with the sockets in its map; with
+// --steer=off it detaches it instead.
+func (s *supervisor) inheritSteering() error {
+	in := s.inherited
+	if s.cfg.Steer == SteerOff {
+		for _, fd := range in.Steer {
+			_ = unix.Close(fd)
+		}
+		if len(in.Slots) > 0 {
+			if err := reuseport.DetachSteering(in.Slots[0].FD); err != nil {
+				s.log.Warn().Err(err).Msg("upgrade: the old supervisor's steering stays attached")
+			}
+		}
+		s.steerOff = "--steer=off"
+		return nil
+	}
+	st, err := reuseport.SteeringFromFiles(in.Steer[0], in.Steer[1], in.Steer[2], in.SteerMigrates)
+	if err != nil {
+		return err
+	}
+	s.steer, s.steerInherited = st, true
+	s.log.Info().Bool("migrates", st.Migrates()).Msg("connection steering taken over from the old supervisor")
+	return nil
+}
+
 // steerSocket puts sl's socket in the program's map.
 func (s *supervisor) steerSocket(sl *slot) {
-	if s.steer == nil {
+	if s.steer == nil || s.steerInherited && s.inherited != nil && sl.socket != nil && s.inheritedSlot(sl.index) {
+		// Already in the map the old supervisor handed over.
 		return
 	}
 	if err := s.steer.Add(sl.index, sl.socket.fd); err != nil {
@@ -86,7 +128,9 @@ func (s *supervisor) eligible(sl *slot) bool {
 // updateSteering tells the program which slots are eligible; it writes
 // the map only when the set changed.
 func (s *supervisor) updateSteering() {
-	if s.steer == nil {
+	// During an upgrade the old and new supervisor share the map: the old
+	// writes it until the new one is ready, the new one from then on.
+	if s.steer == nil || s.handedOver || (s.inherited != nil && s.inherited.Ready >= 0) {
 		return
 	}
 	var keys []int

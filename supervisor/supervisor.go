@@ -112,8 +112,15 @@ type supervisor struct {
 	oom oomCounter
 	// steer picks the slot of each new connection; nil when steering is
 	// off, and steerOff says why.
-	steer    *reuseport.Steering
-	steerOff string
+	steer          *reuseport.Steering
+	steerOff       string
+	steerInherited bool // steer came from an upgrade's old supervisor
+	// upgrade is an upgrade of this supervisor in progress; handedOver is
+	// set once the new one serves and this one only drains. inherited is
+	// what an old supervisor handed over to this one, nil when none did.
+	upgrade    *upgradeState
+	handedOver bool
+	inherited  *upgradeSpec
 }
 
 // hook is an optional part of the supervisor with a lifecycle of its own.
@@ -144,7 +151,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	if !cfg.AllowSharedPort {
+	inherited, err := inheritedSpec()
+	if err != nil {
+		return err
+	}
+	// The new supervisor of an upgrade shares the port with the old one,
+	// on the very same sockets.
+	if !cfg.AllowSharedPort && inherited == nil {
 		holders, err := reuseport.Holders(cfg.Addr, os.Getpid())
 		if err != nil {
 			return err
@@ -177,7 +190,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer s.board.close()
 	signal.Notify(s.sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT,
-		syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU)
+		syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR2)
 	defer signal.Stop(s.sigs)
 
 	if cfg.execMode() {
@@ -194,6 +207,7 @@ func Run(ctx context.Context, cfg Config) error {
 		})
 	}
 
+	s.inherited = inherited
 	s.started = s.now()
 	s.log.Info().Int("pid", os.Getpid()).Str("addr", cfg.Addr).Int("workers", cfg.Workers).
 		Str("command", s.commandLine()).Msg("supervisor started")
@@ -208,9 +222,16 @@ func Run(ctx context.Context, cfg Config) error {
 	if s.steer == nil || !s.steer.Migrates() {
 		s.warnMigrateReq()
 	}
-	for i := range cfg.Workers {
-		sl := &slot{index: i}
-		s.slots = append(s.slots, sl)
+	if inherited != nil {
+		for _, is := range inherited.Slots {
+			sl := &slot{index: is.Index, socket: &slotSocket{fd: is.FD}}
+			s.slots = append(s.slots, sl)
+			s.steerSocket(sl)
+		}
+	} else {
+		for i := range cfg.Workers {
+			s.slots = append(s.slots, &slot{index: i})
+		}
 	}
 	for _, sl := range s.slots {
 		s.startWorker(sl)
@@ -302,6 +323,9 @@ func (s *supervisor) onSignal(sig syscall.Signal) {
 		s.scaleTo(s.activeSlots() + 1)
 	case syscall.SIGTTOU:
 		s.scaleTo(s.activeSlots() - 1)
+	case syscall.SIGUSR2:
+		// nginx's and gunicorn's signal to upgrade the master.
+		s.startUpgrade(make(chan UpgradeResult, 1))
 	}
 }
 
@@ -338,6 +362,8 @@ func (s *supervisor) handle(ev event) {
 		s.onOnline(w)
 	case msgSocket:
 		s.adoptSocket(w.slot, ev.msg.fd)
+	case msgVersion:
+		w.version = ev.msg.arg
 	case msgExec:
 		w.execd = true
 		s.log.Debug().Int("slot", w.slot.index).Int("pid", w.pid).Str("path", ev.msg.arg).Msg("worker running the command")
@@ -381,6 +407,7 @@ func (s *supervisor) onOnline(w *worker) {
 				s.log.Error().Err(err).Msg("ready hook")
 			}
 		}
+		s.tellPredecessor()
 	}
 	s.changed()
 }
@@ -573,6 +600,7 @@ func (s *supervisor) onTick() {
 	if s.cfg.recycles() && !now.Before(s.nextRecycle) {
 		s.checkRecycle(now)
 	}
+	s.checkUpgrade(now)
 	for _, h := range s.hooks {
 		if t, ok := h.(ticker); ok {
 			t.tick(s)
@@ -610,7 +638,7 @@ func (s *supervisor) nextDeadline() time.Time {
 			if s.readyAfterDelay(w) {
 				earlier(w.started.Add(s.cfg.ReadyDelay))
 			}
-		case w.online && s.cfg.WorkerTimeout > 0 && w.beats():
+		case w.judgedByBeat() && s.cfg.WorkerTimeout > 0:
 			earlier(w.lastBeat.Add(s.cfg.WorkerTimeout + time.Millisecond))
 		}
 	}
@@ -619,6 +647,9 @@ func (s *supervisor) nextDeadline() time.Time {
 	}
 	if s.cfg.recycles() {
 		earlier(s.nextRecycle)
+	}
+	if s.upgrade != nil && !s.upgrade.done {
+		earlier(s.upgrade.deadline)
 	}
 	for _, h := range s.hooks {
 		if t, ok := h.(ticker); ok {
@@ -650,7 +681,7 @@ func (s *supervisor) watch(w *worker, now time.Time) {
 		s.log.Error().Int("slot", w.slot.index).Int("pid", w.pid).Dur("timeout", s.cfg.StartTimeout).Msg("worker did not come online")
 		w.killed = true
 		w.signal(syscall.SIGKILL)
-	case w.online && s.cfg.WorkerTimeout > 0 && w.beats() && now.Sub(w.lastBeat) > s.cfg.WorkerTimeout:
+	case w.judgedByBeat() && s.cfg.WorkerTimeout > 0 && now.Sub(w.lastBeat) > s.cfg.WorkerTimeout:
 		s.markHung(w, now, s.log.Error().Dur("silent", now.Sub(w.lastBeat)), "worker hung: no heartbeat")
 	}
 }

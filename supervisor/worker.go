@@ -140,6 +140,7 @@ func ServeWorker(srv Server) error {
 	signal.Notify(quit, syscall.SIGQUIT)
 	defer signal.Stop(quit)
 
+	_ = send(ch, msgVersion, Version(), nil)
 	ln, err := workerListener(ch, spec)
 	if err != nil {
 		_ = send(ch, msgFail, err.Error(), nil)
