@@ -356,9 +356,13 @@ func Get(c *http.Client, url string) (Reply, error) {
 	return Reply{Status: resp.StatusCode, Body: string(b), Worker: resp.Header.Get("X-Worker"), Headers: resp.Header, Close: resp.Close}, nil
 }
 
-// WorkerPid is the pid in an X-Worker header, 0 if there is none.
+// WorkerPid is the pid in an X-Worker header ("slot/pid" from the
+// built-in server, "pid" from the examples), 0 if there is none.
 func (r Reply) WorkerPid() int {
-	_, p, _ := strings.Cut(r.Worker, "/")
+	p := r.Worker
+	if _, after, ok := strings.Cut(p, "/"); ok {
+		p = after
+	}
 	pid, _ := strconv.Atoi(p)
 	return pid
 }
