@@ -8,13 +8,13 @@
 // Readiness: READY=1 goes to NOTIFY_SOCKET once the server accepts, and
 // WATCHDOG=1 every WATCHDOG_USEC/2 while it runs.
 //
-// Stop: on SIGTERM (spread's stop signal) http.Server.Shutdown stops
-// accepting, closes idle connections and waits for the requests in
-// progress; then the program exits 0. Connections still queued on the
-// slot's socket stay there for the next worker: spread keeps that socket
-// open. On SIGQUIT (spread: "you look hung") it writes every goroutine's
-// stack to stderr, as Go's default would, then drains instead of dying
-// with its requests; spread's SIGKILL follows within seconds.
+// Stop: on SIGTERM (spread's stop signal) it stops accepting, finishes the
+// requests in progress and exits 0 (see drain for why http.Server.Shutdown
+// alone would lose requests). Connections still queued on the slot's
+// socket stay there for the next worker: spread keeps that socket open.
+// On SIGQUIT (spread: "you look hung") it writes every goroutine's stack
+// to stderr, as Go's default would, then drains instead of dying with its
+// requests; spread's SIGKILL follows within seconds.
 //
 // Routes: GET /delay?ms=N waits N ms (at most 60000), then answers like
 // every other path: "hello from <pid>". Every answer carries X-Worker: <pid>.
@@ -30,6 +30,8 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -51,10 +53,12 @@ func run() error {
 		return err
 	}
 	pid := strconv.Itoa(os.Getpid())
+	d := newDrain()
 	srv := &http.Server{
-		Handler:           hello(pid),
+		Handler:           d.closing(hello(pid)),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       60 * time.Second,
+		ConnState:         d.track,
 	}
 	// Signals first, so that one arriving during start-up is not fatal.
 	sigs := make(chan os.Signal, 1)
@@ -83,11 +87,89 @@ func run() error {
 	}
 	// No deadline of its own: spread's --graceful-timeout bounds the
 	// drain, and its SIGKILL ends one that takes longer.
-	if err := srv.Shutdown(context.Background()); err != nil {
-		return fmt.Errorf("drain: %w", err)
+	return d.run(srv, ln, served)
+}
+
+// idleSettle is how long a connection with no request in progress must
+// stay silent before the drain closes it: a keep-alive client sends its
+// next request a moment after reading a response, and closing the
+// connection in that moment would cut the request.
+const idleSettle = time.Second
+
+// drain stops srv without cutting a request. http.Server.Shutdown alone
+// would: it drops any request it reads after it began, even the first on
+// a connection accepted just before (net/http's conn.serve returns when
+// shuttingDown), and closes idle keep-alive connections at once, under a
+// request already on its way. No client retries a request cut on a new
+// connection, and wrk retries none: spread's term drill counts both.
+//
+// Instead: close the listener, answer every request from then on with
+// Connection: close, close connections silent for idleSettle, and call
+// Shutdown only once no connection is left.
+type drain struct {
+	on    atomic.Bool
+	mu    sync.Mutex
+	conns map[net.Conn]connState
+}
+
+type connState struct {
+	state http.ConnState
+	since time.Time
+}
+
+func newDrain() *drain { return &drain{conns: map[net.Conn]connState{}} }
+
+// track is the server's ConnState hook.
+func (d *drain) track(c net.Conn, st http.ConnState) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch st {
+	case http.StateClosed, http.StateHijacked:
+		delete(d.conns, c)
+	default:
+		d.conns[c] = connState{st, time.Now()}
 	}
-	<-served // http.ErrServerClosed
-	return nil
+}
+
+// closing makes the answer to every request that starts during the drain
+// its connection's last: net/http closes a connection after a Connection:
+// close reply. A request in progress when the drain began keeps its
+// keep-alive answer; its connection then goes idle and is swept.
+func (d *drain) closing(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.on.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// run drains srv, which serves ln and reports to served when Serve returns.
+func (d *drain) run(srv *http.Server, ln net.Listener, served <-chan error) error {
+	d.on.Store(true)
+	_ = ln.Close()
+	// Serve registers each connection it accepts (StateNew) before it
+	// accepts the next: once it has returned, every connection is tracked.
+	<-served
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for d.sweep() > 0 {
+		<-tick.C
+	}
+	return srv.Shutdown(context.Background())
+}
+
+// sweep closes the connections that have had no request in progress for
+// idleSettle, and returns how many connections are still open.
+func (d *drain) sweep() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for c, cs := range d.conns {
+		if (cs.state == http.StateNew || cs.state == http.StateIdle) && time.Since(cs.since) >= idleSettle {
+			_ = c.Close()
+		}
+	}
+	return len(d.conns)
 }
 
 // listener returns the one socket passed with LISTEN_FDS. activation
