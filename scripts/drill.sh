@@ -184,9 +184,9 @@ start_server() {
 }
 
 # wait_ready polls until the supervisor has DRILL_WORKERS children and
-# /healthz (/ for DRILL_CMD) answers, with a deadline: spread's start-up time is what it
-# is, a fixed sleep would either waste time or race. It fails at once
-# when spread exits.
+# /healthz (/ for DRILL_CMD) answers, with a deadline: spread's start-up
+# time is what it is, a fixed sleep would either waste time or race. It
+# fails at once when spread exits.
 wait_ready() {
   local deadline=$(($(now_us) + READY_SECONDS * 1000000)) n=0
   while (($(now_us) < deadline)); do
