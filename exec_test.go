@@ -113,7 +113,7 @@ func TestEachExampleServesTwoWorkersOnFD3WithTheActivationEnvironment(t *testing
 		t.Run(name, func(t *testing.T) {
 			ex := exampleUnderTest(t, name)
 			dir := t.TempDir()
-			args := append(append([]string{"--workers", "2", "--start-timeout", "10s"}, ex.flags...), "--")
+			args := append(append([]string{"--workers", "2"}, ex.flags...), "--")
 			args = append(args, fdsAtExec(ex.cmd)...)
 			s := spreadtest.StartEnv(t, []string{"SPREAD_TEST_FDS=" + dir}, args...)
 			pids := s.WaitOnline(2, 15*time.Second)
