@@ -35,8 +35,14 @@ tools:
 bench: build tools
 	bash scripts/bench.sh
 
+# Every drill against the built-in server, then against the Node example
+# run as the workers (spread serve -- node ...); both runs always go, and
+# the target fails if either did.
+DRILL_NODE := node examples/node/server.js
 drill: build tools
-	bash scripts/drill.sh all
+	@rc=0; bash scripts/drill.sh all || rc=1; \
+	  DRILL_CMD="$(DRILL_NODE)" bash scripts/drill.sh all || rc=1; \
+	  exit $$rc
 
 # Build outputs only: bench/ holds tracked results.
 clean:

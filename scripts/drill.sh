@@ -9,7 +9,7 @@
 #   term             SIGTERM a random worker every second. Bar: 0 errors.
 #   stop             SIGSTOP one worker (--worker-timeout 2s). Bar: 0 errors,
 #                    the stopped worker is replaced and gone, its goroutine
-#                    dump is in the log.
+#                    dump is in the log (built-in workers only).
 #   reload           SIGHUP the supervisor 3 times. Bar: 0 errors, every
 #                    worker pid new at the end.
 #   supervisor-kill  SIGKILL the supervisor. Bar: within 2s no worker is left
@@ -24,6 +24,14 @@
 # (default 2), DRILL_BIN (default bin/spread, built when missing),
 # DRILL_KEEP_LOGS=1 (keep the logs of passing runs too), DRILL_WRK=0 (hey
 # alone even when wrk is installed).
+#
+# DRILL_CMD runs the drills against a program of yours as the workers:
+# spread serve FLAGS -- $DRILL_CMD (split on blanks, run from the
+# repository's root), e.g. DRILL_CMD="node examples/node/server.js".
+# DRILL_FLAGS adds spread flags, e.g. DRILL_FLAGS=--ready=notify. Such a
+# worker is found hung by its idle accept queue, and writes no goroutine
+# dump: the stop drill does not look for one. The program must answer 200
+# on / (readiness is polled there, not on the built-in /healthz).
 #
 # Load: hey -disable-keepalive -c 32 -z DRILL_SECONDS (one request per
 # connection, so Go's silent retry of GETs on reused connections cannot
@@ -74,6 +82,18 @@ case ${1:-} in
 esac
 (($# == 1)) || usage 2 >&2
 
+# The workers: spread's built-in server, or DRILL_CMD after `--`.
+read -r -a CMD_ARGV <<<"${DRILL_CMD:-}"
+read -r -a EXTRA_FLAGS <<<"${DRILL_FLAGS:-}"
+HEALTH_PATH=healthz
+CMD_TAG=""
+if ((${#CMD_ARGV[@]} > 0)); then
+  command -v "${CMD_ARGV[0]}" >/dev/null 2>&1 || die "DRILL_CMD: ${CMD_ARGV[0]} not found"
+  HEALTH_PATH=""
+  CMD_TAG=" [${CMD_ARGV[*]}]"
+  CMD_ARGV=(-- "${CMD_ARGV[@]}")
+fi
+
 # SPREAD_* variables set spread's flags; the drills pass the flags they
 # need and want the defaults for the rest.
 while read -r var; do
@@ -85,19 +105,17 @@ if [[ ! -x $DRILL_BIN ]]; then
   note "building $DRILL_BIN"
   go build -o "$DRILL_BIN" . || die "go build failed"
 fi
-BIN_EXE=$(readlink -f "$DRILL_BIN")
 LOG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/spread-drill.XXXXXX")
 
 # ---------------------------------------------------------------------------
 # Per-drill state. Each drill runs in its own subshell, so these start
 # empty for every drill and its EXIT trap cleans up only what it started.
 SUP=""         # supervisor pid
-SUP_EXE=""     # its executable: workers run the same one
 PORT=""
 URL=""
 LOG=""         # the supervisor's stdout+stderr (workers write there too)
 LOAD_PIDS=()   # timeout(1) wrappers of hey and wrk
-SEEN_KIDS=()   # every worker pid seen, to kill any left over at exit
+SEEN_KIDS=()   # every worker seen, as pid:start-time, to kill any left over at exit
 LOAD_START_US=0
 STOP=""
 HEY_OUT=""
@@ -106,9 +124,10 @@ WRK_OUT=""
 # cleanup ends whatever the drill left running: load generators first,
 # then the supervisor (SIGTERM, then SIGKILL), then any worker left. Only
 # pids this drill started or saw as the supervisor's children; a worker
-# pid is only killed while it still runs the spread binary.
+# pid is only killed while it is still the same process (same start time:
+# an exec keeps it, so a worker that became DRILL_CMD is still found).
 cleanup() {
-  local pid deadline
+  local pid deadline kid
   for pid in "${LOAD_PIDS[@]}"; do
     kill -INT "$pid" 2>/dev/null || true
   done
@@ -119,8 +138,9 @@ cleanup() {
     while alive "$SUP" && (($(now_us) < deadline)); do sleep 0.1; done
     kill -KILL "$SUP" 2>/dev/null || true
   fi
-  for pid in "${SEEN_KIDS[@]}"; do
-    if alive "$pid" && [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "${SUP_EXE:-$BIN_EXE}" ]]; then
+  for kid in "${SEEN_KIDS[@]}"; do
+    pid=${kid%%:*}
+    if alive "$pid" && [[ $(start_time "$pid") == "${kid#*:}" ]]; then
       kill -KILL "$pid" 2>/dev/null || true
     fi
   done
@@ -131,10 +151,13 @@ cleanup() {
 }
 
 # record_kids remembers the supervisor's current children for cleanup.
+# They are found as its children, not by name or executable: a worker
+# runs spread, or DRILL_CMD (node, python3, ...) once it has exec'd it.
 record_kids() {
-  local kid
+  local kid id
   for kid in $(children "$SUP"); do
-    [[ " ${SEEN_KIDS[*]} " == *" $kid "* ]] || SEEN_KIDS+=("$kid")
+    id="$kid:$(start_time "$kid")"
+    [[ " ${SEEN_KIDS[*]} " == *" $id "* ]] || SEEN_KIDS+=("$id")
   done
 }
 
@@ -148,7 +171,8 @@ start_server() {
   for attempt in 1 2 3; do
     PORT=$(free_port)
     URL="http://127.0.0.1:$PORT/"
-    "$DRILL_BIN" serve --addr "127.0.0.1:$PORT" --workers "$DRILL_WORKERS" --log-format json "$@" >"$LOG" 2>&1 &
+    "$DRILL_BIN" serve --addr "127.0.0.1:$PORT" --workers "$DRILL_WORKERS" --log-format json \
+      "$@" ${EXTRA_FLAGS[@]+"${EXTRA_FLAGS[@]}"} ${CMD_ARGV[@]+"${CMD_ARGV[@]}"} >"$LOG" 2>&1 &
     SUP=$!
     wait_ready && return 0
     wait "$SUP" 2>/dev/null || true
@@ -160,16 +184,15 @@ start_server() {
 }
 
 # wait_ready polls until the supervisor has DRILL_WORKERS children and
-# /healthz answers, with a deadline: spread's start-up time is what it
-# is, a fixed sleep would either waste time or race. It fails at once
-# when spread exits.
+# /healthz (/ for DRILL_CMD) answers, with a deadline: spread's start-up
+# time is what it is, a fixed sleep would either waste time or race. It
+# fails at once when spread exits.
 wait_ready() {
   local deadline=$(($(now_us) + READY_SECONDS * 1000000)) n=0
   while (($(now_us) < deadline)); do
     alive "$SUP" || return 1
     n=$(children "$SUP" | wc -l)
-    if ((n == DRILL_WORKERS)) && curl -sf -o /dev/null --max-time 1 "${URL}healthz"; then
-      SUP_EXE=$(readlink "/proc/$SUP/exe" 2>/dev/null || true)
+    if ((n == DRILL_WORKERS)) && curl -sf -o /dev/null --max-time 1 "${URL}${HEALTH_PATH}"; then
       record_kids
       return 0
     fi
@@ -287,10 +310,10 @@ miss() {
 verdict() {
   local fields="$*" why
   if ((${#WHY[@]} == 0)); then
-    echo "drill $DRILL: PASS $fields" >"$LOG_DIR/$DRILL.verdict"
+    echo "drill $DRILL$CMD_TAG: PASS $fields" >"$LOG_DIR/$DRILL.verdict"
   else
     why=$(printf '%s; ' "${WHY[@]}")
-    echo "drill $DRILL: FAIL $fields why: ${why%; }" >"$LOG_DIR/$DRILL.verdict"
+    echo "drill $DRILL$CMD_TAG: FAIL $fields why: ${why%; }" >"$LOG_DIR/$DRILL.verdict"
   fi
 }
 
@@ -376,7 +399,12 @@ drill_stop() {
   if grep -q '^goroutine ' "$LOG"; then dump=yes; fi
   ((ERRORS == 0)) || miss "errors $ERRORS > 0"
   [[ $gone == yes ]] || miss "stopped worker $victim still alive"
-  [[ $dump == yes ]] || miss "no goroutine dump in the log"
+  # A DRILL_CMD worker is no Go program of spread's: it owes no dump.
+  if ((${#CMD_ARGV[@]} > 0)); then
+    dump="n/a"
+  else
+    [[ $dump == yes ]] || miss "no goroutine dump in the log"
+  fi
   check_end
   verdict "requests=$REQUESTS errors=$ERRORS bar=0 (stopped worker held $held connections)" \
     "stopped=$victim gone=$gone dump=$dump workers=$WORKERS/$DRILL_WORKERS exit=$STOP | $LOAD"
@@ -482,15 +510,15 @@ run_drill() {
   # The subshell's INT/TERM trap exits 130 to run its cleanup; the user
   # meant to stop every drill, not only this one.
   if ((rc == 130)); then
-    echo "drill $name: interrupted" >&2
+    echo "drill $name$CMD_TAG: interrupted" >&2
     exit 130
   fi
   if [[ -s $verdict_file ]]; then
     cat "$verdict_file"
   else
-    echo "drill $name: FAIL the drill script stopped (exit $rc) before its verdict"
+    echo "drill $name$CMD_TAG: FAIL the drill script stopped (exit $rc) before its verdict"
   fi
-  if ((rc == 0)) && grep -q "^drill $name: PASS" "$verdict_file" 2>/dev/null; then
+  if ((rc == 0)) && [[ $(head -n 1 "$verdict_file" 2>/dev/null) == "drill $name$CMD_TAG: PASS"* ]]; then
     return 0
   fi
   FAILED=$((FAILED + 1))

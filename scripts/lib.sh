@@ -112,6 +112,18 @@ alive() {
   [[ ${stat%% *} != Z ]]
 }
 
+# start_time PID prints when PID started (field 22 of /proc/PID/stat, in
+# clock ticks since boot), empty when it is gone. With the pid it names
+# one process for good: a pid can be reused, a pid and start time cannot,
+# and an exec keeps both.
+start_time() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  stat=${stat##*) } # fields from the third on; the start time is the 20th of them
+  read -r -a stat <<<"$stat"
+  echo "${stat[19]}"
+}
+
 # children PID prints the live (non-zombie) child processes of PID, one a
 # line: spread's workers are the supervisor's direct children.
 children() {
