@@ -2,7 +2,7 @@
 # Fault drills: start spread on a free loopback port, load it, break it
 # while the load runs, and check what users would have seen.
 #
-#   scripts/drill.sh kill|term|stop|reload|supervisor-kill|all
+#   scripts/drill.sh kill|term|stop|reload|supervisor-kill|recycle|upgrade|all
 #
 #   kill             SIGKILL a random worker every second. Bar: errors <= the
 #                    connections the victims held when killed.
@@ -14,6 +14,10 @@
 #                    worker pid new at the end.
 #   supervisor-kill  SIGKILL the supervisor. Bar: within 2s no worker is left
 #                    and the port can be bound again (load errors not counted).
+#   recycle          --max-age 2s (jitter 1s): every worker is recycled under
+#                    load. Bar: 0 errors, at least 2 recycles.
+#   upgrade          `spread upgrade` twice under load. Bar: 0 errors, 2
+#                    upgrades, the first supervisor exits 0, no orphan.
 #   all              every drill above, in order.
 #
 # Every drill except supervisor-kill also checks that the worker count
@@ -73,11 +77,11 @@ if [[ ! $DRILL_WORKERS =~ ^[0-9]+$ ]] || ((DRILL_WORKERS < 1)); then
   die "DRILL_WORKERS must be a positive integer, got '$DRILL_WORKERS'"
 fi
 
-DRILLS=(kill term stop reload supervisor-kill)
+DRILLS=(kill term stop reload supervisor-kill recycle upgrade)
 case ${1:-} in
   -h | --help) usage 0 ;;
   all) selected=("${DRILLS[@]}") ;;
-  kill | term | stop | reload | supervisor-kill) selected=("$1") ;;
+  kill | term | stop | reload | supervisor-kill | recycle | upgrade) selected=("$1") ;;
   *) usage 2 >&2 ;;
 esac
 (($# == 1)) || usage 2 >&2
@@ -443,6 +447,69 @@ drill_reload() {
   ((finished == 3)) || miss "$finished of 3 reloads finished ($failed failed)"
   check_end
   verdict "requests=$REQUESTS errors=$ERRORS bar=0 reloads=$finished/3 old-pids-left=$reused" \
+    "workers=$WORKERS/$DRILL_WORKERS exit=$STOP | $LOAD"
+}
+
+# drill_recycle: every worker is recycled at --max-age (2-3 s) under load,
+# one slot at a time, replacement first. Bar: 0 errors, at least 2
+# recycles.
+drill_recycle() {
+  start_server recycle --max-age 2s --max-age-jitter 1s
+  start_load
+  wait_load
+  local recycled
+  recycled=$(grep -c '"reason":"recycled: max-age"' "$LOG" || true)
+  ((ERRORS == 0)) || miss "errors $ERRORS > 0"
+  ((recycled >= 2)) || miss "$recycled workers recycled, want at least 2"
+  check_end
+  verdict "requests=$REQUESTS errors=$ERRORS bar=0 recycled=$recycled" \
+    "workers=$WORKERS/$DRILL_WORKERS exit=$STOP | $LOAD"
+}
+
+# drill_upgrade: `spread upgrade` twice under load; the supervisor itself
+# is replaced, with its sockets. Bar: 0 errors, 2 upgrades, the first
+# supervisor exits 0, the last one stops on SIGTERM with no worker left.
+drill_upgrade() {
+  start_server upgrade
+  local first=$SUP i upgraded=0 rc=0 deadline kids kid
+  start_load
+  for ((i = 1; i <= 2; i++)); do
+    sleep_until_us $((LOAD_START_US + i * DRILL_SECONDS * 1000000 / 3))
+    if "$DRILL_BIN" upgrade --addr "127.0.0.1:$PORT" >>"$LOG" 2>&1; then
+      upgraded=$((upgraded + 1))
+    fi
+  done
+  wait_load
+  # The first supervisor drains its workers and exits 0.
+  deadline=$(($(now_us) + STOP_SECONDS * 1000000))
+  while alive "$first" && (($(now_us) < deadline)); do sleep 0.05; done
+  wait "$first" || rc=$?
+  ((rc == 0)) || miss "the first supervisor exited $rc"
+  SUP=$("$DRILL_BIN" status --addr "127.0.0.1:$PORT" --json 2>/dev/null |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])' 2>/dev/null || true)
+  [[ $SUP =~ ^[0-9]+$ ]] || fail_setup "no supervisor answers after the upgrades"
+  wait_workers || miss "workers ${WORKERS}/${DRILL_WORKERS} after ${RECOVER_SECONDS}s"
+  # Not this shell's child: stop it and watch it go.
+  record_kids
+  mapfile -t kids < <(children "$SUP")
+  kill -TERM "$SUP" 2>/dev/null || true
+  deadline=$(($(now_us) + STOP_SECONDS * 1000000))
+  while alive "$SUP" && (($(now_us) < deadline)); do sleep 0.05; done
+  STOP=0
+  if alive "$SUP"; then
+    STOP=hung
+    kill -KILL "$SUP" 2>/dev/null || true
+    miss "the upgraded supervisor did not stop on SIGTERM"
+  fi
+  LEFT=0
+  for kid in "${kids[@]}"; do
+    if alive "$kid"; then LEFT=$((LEFT + 1)); fi
+  done
+  SUP=""
+  ((ERRORS == 0)) || miss "errors $ERRORS > 0"
+  ((upgraded == 2)) || miss "$upgraded of 2 upgrades succeeded"
+  ((LEFT == 0)) || miss "$LEFT workers alive after the supervisor exited"
+  verdict "requests=$REQUESTS errors=$ERRORS bar=0 upgrades=$upgraded/2" \
     "workers=$WORKERS/$DRILL_WORKERS exit=$STOP | $LOAD"
 }
 
