@@ -7,10 +7,14 @@ GOBIN   := $(shell $(GO) env GOPATH)/bin
 HEY     := $(GOBIN)/hey
 ARGS    ?=
 
-.PHONY: build run test lint bench drill tools clean
+.PHONY: build run install test lint bench drill tools clean
 
 build:
 	$(GO) build -buildvcs=auto -o $(BIN) .
+
+# spread in $(go env GOPATH)/bin, with the commit it was built from.
+install:
+	$(GO) install -buildvcs=auto .
 
 run: build
 	./$(BIN) serve $(ARGS)
