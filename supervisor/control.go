@@ -29,29 +29,6 @@ import (
 //	POST /scale?workers=N    set the number of workers
 //	POST /stop               stop gracefully
 
-// DefaultControlSocket is the control socket path for a listen address:
-// under $XDG_RUNTIME_DIR/spread when that is set, else /run/spread when it
-// can be created, else the temp dir. Server and CLI derive it the same way,
-// so `spread status --addr X` finds `spread serve --addr X`.
-func DefaultControlSocket(addr string) string {
-	// ":8000" → spread-8000.sock, "127.0.0.1:8000" → spread-127.0.0.1-8000.sock
-	name := "spread-" + strings.NewReplacer(":", "-", "[", "", "]", "", "/", "-").Replace(strings.TrimPrefix(addr, ":")) + ".sock"
-	for _, dir := range controlDirs() {
-		if err := os.MkdirAll(dir, 0o700); err == nil {
-			return filepath.Join(dir, name)
-		}
-	}
-	return filepath.Join(os.TempDir(), name)
-}
-
-func controlDirs() []string {
-	var dirs []string
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		dirs = append(dirs, filepath.Join(d, "spread"))
-	}
-	return append(dirs, "/run/spread", filepath.Join(os.TempDir(), "spread-"+strconv.Itoa(os.Getuid())))
-}
-
 // control is the hook serving the control socket and, when asked, /metrics
 // on TCP.
 type control struct {
@@ -63,6 +40,9 @@ type control struct {
 func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := checkControlDir(path); err != nil {
+		return nil, err
 	}
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
@@ -187,8 +167,11 @@ func NewClient(path string) *Client {
 	return &Client{Path: path, hc: &http.Client{
 		Timeout: 30 * time.Second,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
+			c, err := dialControl(ctx, path)
+			if err != nil {
+				return nil, &dialFailure{err}
+			}
+			return c, nil
 		}},
 	}}
 }
@@ -203,9 +186,9 @@ func (c *Client) do(method, path string, out any) error {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return fmt.Errorf("%w: nothing answers on control socket %s", ErrNoServer, c.Path)
+		var df *dialFailure
+		if errors.As(err, &df) {
+			return df.err // already one line that names the socket
 		}
 		return fmt.Errorf("control socket %s: %w", c.Path, err)
 	}
