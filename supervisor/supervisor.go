@@ -337,7 +337,10 @@ func (s *supervisor) onOnline(w *worker) {
 		s.log.Info().Int("workers", s.onlineCount()).Dur("after", s.now().Sub(s.started)).Msg("server ready")
 		for _, h := range s.hooks {
 			if err := h.ready(s); err != nil {
-				s.log.Error().Err(err).Msg("ready hook")
+				// A promise made at start (the pidfile) that cannot be
+				// kept ends the server rather than leave it half set up.
+				s.fail(err)
+				return
 			}
 		}
 	}
