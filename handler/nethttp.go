@@ -56,7 +56,7 @@ func newNetHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *ne
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
 		IdleTimeout:       o.IdleTimeout,
 		MaxHeaderBytes:    o.MaxHeaderBytes,
-		ErrorLog:          log.New(engineLog{log: o.Log, engine: engineNetHTTP}, "", 0),
+		ErrorLog:          log.New(newEngineLog(o.Log, engineNetHTTP), "", 0),
 		ConnState: func(c net.Conn, st http.ConnState) {
 			switch st {
 			case http.StateNew:
