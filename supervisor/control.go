@@ -63,7 +63,7 @@ func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&collector{s: s})
-	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	metrics := promhttp.HandlerFor(&cachedGatherer{g: reg, ttl: metricsCacheTTL, now: time.Now}, promhttp.HandlerOpts{})
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
@@ -108,8 +108,8 @@ func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
 		}
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", metrics)
-		c.metrics = newControlServer(mmux)
-		go func() { _ = c.metrics.Serve(mln) }()
+		c.metrics = newMetricsServer(mmux)
+		go func() { _ = c.metrics.Serve(newLimitListener(mln, maxMetricsConns)) }()
 		s.log.Info().Str("addr", mln.Addr().String()).Msg("metrics served")
 	}
 	s.log.Info().Str("path", path).Msg("control socket open")
