@@ -80,9 +80,9 @@ func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
 		writeJSON(w, http.StatusAccepted, map[string]any{"reloading": true})
 	})
 	mux.HandleFunc("POST /scale", func(w http.ResponseWriter, r *http.Request) {
-		n, err := strconv.Atoi(r.URL.Query().Get("workers"))
+		n, err := scaleRequest(r.URL.RawQuery)
 		if err != nil {
-			http.Error(w, "workers must be an integer", http.StatusBadRequest)
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		var got int
@@ -200,7 +200,9 @@ func (c *Client) do(method, path string, out any) error {
 	if out == nil {
 		return nil
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	// A status is a few KiB; the bound keeps a broken server from
+	// filling the client's memory.
+	return json.NewDecoder(io.LimitReader(resp.Body, maxControlReply)).Decode(out)
 }
 
 // Status fetches the server's status.
