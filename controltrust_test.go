@@ -58,7 +58,7 @@ func TestUntrustedDefaultControlDirIsRefusedByServerAndClient(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			runtime := t.TempDir()
+			runtime := shortTempDir(t) // a socket path has at most 107 bytes
 			c.setup(t, filepath.Join(runtime, "spread"))
 			env := []string{"XDG_RUNTIME_DIR=" + runtime}
 			s := spreadtest.StartEnv(t, env, "--workers", "1")
@@ -76,6 +76,18 @@ func TestUntrustedDefaultControlDirIsRefusedByServerAndClient(t *testing.T) {
 			assertOneErrorLine(t, out, c.want)
 		})
 	}
+}
+
+// shortTempDir is a new directory under the temp dir with a short name,
+// removed when the test ends.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "xdg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 func mkdir(t *testing.T, dir string, mode os.FileMode) {
