@@ -20,7 +20,8 @@ import (
 // error log in half a second. So:
 //   - a client's error is logged at debug level ("client error"), not as a
 //     server error, and is not even formatted unless debug is on;
-//   - every detail is cut to maxLogDetail bytes;
+//   - a client error's detail is cut to maxLogDetail bytes, a server
+//     error's (a panic's stack, say) to maxServerLogDetail;
 //   - at most logBurst events are written per logWindow; the next event
 //     written after a window that dropped some carries their number as
 //     "suppressed".
@@ -36,8 +37,10 @@ type engineLog struct {
 }
 
 const (
-	// maxLogDetail bounds the detail of one event, in bytes.
+	// maxLogDetail bounds the detail of a client error, in bytes.
 	maxLogDetail = 256
+	// maxServerLogDetail bounds the detail of any other engine error.
+	maxServerLogDetail = 16 << 10
 	// logBurst events per logWindow are written at most, per process.
 	logBurst  = 20
 	logWindow = time.Second
@@ -71,14 +74,14 @@ func (l *engineLog) event(client bool, detail string) {
 	if !ok {
 		return
 	}
-	ev, msg := l.log.Error(), "http server error"
+	ev, msg, limit := l.log.Error(), "http server error", maxServerLogDetail
 	if client {
-		ev, msg = l.log.Debug(), "client error"
+		ev, msg, limit = l.log.Debug(), "client error", maxLogDetail
 	}
 	if suppressed > 0 {
 		ev = ev.Int("suppressed", suppressed)
 	}
-	ev.Str("engine", l.engine).Str("detail", excerpt(detail, maxLogDetail)).Msg(msg)
+	ev.Str("engine", l.engine).Str("detail", excerpt(detail, limit)).Msg(msg)
 }
 
 // admit reports whether one more event may be written now, and how many

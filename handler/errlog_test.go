@@ -98,7 +98,7 @@ func TestJunkRequestsKeepTheLogSmall(t *testing.T) {
 
 func TestEngineLogWritesABurstPerWindowAndCountsTheRest(t *testing.T) {
 	out := &syncBuffer{}
-	l := newEngineLog(zerolog.New(out), engineNetHTTP)
+	l := newEngineLog(zerolog.New(out).Level(zerolog.DebugLevel), engineNetHTTP)
 	now := time.Unix(1000, 0)
 	l.now = func() time.Time { return now }
 	for range logBurst + 5 {
@@ -108,7 +108,7 @@ func TestEngineLogWritesABurstPerWindowAndCountsTheRest(t *testing.T) {
 		t.Fatalf("%d events written in one window, want %d", n, logBurst)
 	}
 	now = now.Add(logWindow)
-	_, _ = l.Write([]byte(strings.Repeat("é", 1000) + "\n"))
+	l.Printf(clientErrorPrefix+" %q<->%q: %s", "a", "b", strings.Repeat("é", 1000))
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	var last struct {
 		Level      string `json:"level"`
@@ -118,10 +118,33 @@ func TestEngineLogWritesABurstPerWindowAndCountsTheRest(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
 		t.Fatal(err)
 	}
-	if len(lines) != logBurst+1 || last.Suppressed != 5 || last.Level != "error" {
-		t.Fatalf("after the window: %d lines, last %+v; want %d lines, the last an error carrying suppressed=5", len(lines), last, logBurst+1)
+	if len(lines) != logBurst+1 || last.Suppressed != 5 || last.Level != "debug" {
+		t.Fatalf("after the window: %d lines, last %+v; want %d lines, the last a client error carrying suppressed=5", len(lines), last, logBurst+1)
 	}
-	if !strings.HasSuffix(last.Detail, "… (2000 bytes)") || len(last.Detail) > maxLogDetail+32 {
-		t.Fatalf("a 2000-byte detail became %d bytes: %q", len(last.Detail), last.Detail)
+	if !strings.HasSuffix(last.Detail, " bytes)") || len(last.Detail) > maxLogDetail+32 {
+		t.Fatalf("a client error's detail of over 2000 bytes became %d bytes: %q", len(last.Detail), last.Detail)
+	}
+}
+
+// A server error (a handler's panic, with its stack) keeps its detail up
+// to maxServerLogDetail: it is not the client's to amplify.
+func TestEngineLogKeepsAServerErrorsStack(t *testing.T) {
+	out := &syncBuffer{}
+	l := newEngineLog(zerolog.New(out), engineNetHTTP)
+	stack := "http: panic serving 127.0.0.1:1: boom\n" + strings.Repeat("goroutine 1 [running]:\n", 150)
+	_, _ = l.Write([]byte(stack))
+	_, _ = l.Write([]byte(strings.Repeat("x", 2*maxServerLogDetail)))
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var ev [2]struct{ Detail string }
+	for i := range ev {
+		if err := json.Unmarshal([]byte(lines[i]), &ev[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ev[0].Detail != strings.TrimRight(stack, "\n") {
+		t.Fatalf("a %d-byte stack was cut to %d bytes", len(stack), len(ev[0].Detail))
+	}
+	if n := len(ev[1].Detail); n > maxServerLogDetail+32 {
+		t.Fatalf("a server error's detail of %d bytes was kept at %d", 2*maxServerLogDetail, n)
 	}
 }
