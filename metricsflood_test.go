@@ -69,6 +69,9 @@ func TestIdleMetricsConnectionsLeaveSupervisionItsDescriptors(t *testing.T) {
 	if err := syscall.Kill(before[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	spreadtest.Eventually(t, 2*time.Second, fmt.Sprintf("killed worker %d to be gone", before[0]), func() bool {
+		return !spreadtest.Alive(before[0])
+	})
 	after := s.WaitOnline(2, 3*time.Second)
 	if contains(after, before[0]) {
 		t.Fatalf("killed worker %d still listed among %v", before[0], after)
