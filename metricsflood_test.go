@@ -59,7 +59,7 @@ func TestIdleMetricsConnectionsLeaveSupervisionItsDescriptors(t *testing.T) {
 		t.Fatalf("the supervisor holds %d descriptors of its %d with %d idle metrics connections", n, limit, flood)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, spreadtest.Binary(t), "status", "--addr", s.Addr).CombinedOutput()
 	if err != nil {
@@ -72,7 +72,7 @@ func TestIdleMetricsConnectionsLeaveSupervisionItsDescriptors(t *testing.T) {
 	spreadtest.Eventually(t, 2*time.Second, fmt.Sprintf("killed worker %d to be gone", before[0]), func() bool {
 		return !spreadtest.Alive(before[0])
 	})
-	after := s.WaitOnline(2, 3*time.Second)
+	after := s.WaitOnline(2, 5*time.Second)
 	if contains(after, before[0]) {
 		t.Fatalf("killed worker %d still listed among %v", before[0], after)
 	}
