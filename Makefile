@@ -7,7 +7,7 @@ GOBIN   := $(shell $(GO) env GOPATH)/bin
 HEY     := $(GOBIN)/hey
 ARGS    ?=
 
-.PHONY: build run install test lint bench drill tools clean
+.PHONY: build run install test lint bench drill tools clean fuzz fuzz-smoke
 
 build:
 	$(GO) build -buildvcs=auto -o $(BIN) .
@@ -24,6 +24,25 @@ run: build
 # process that is never waited for fail loudly.
 test: lint tools
 	GODEBUG=execwait=2 PATH="$(GOBIN):$$PATH" $(GO) test -race -count=1 -timeout 12m ./...
+	$(MAKE) fuzz-smoke
+
+# Every fuzz target (func Fuzz... in any _test.go) runs for FUZZTIME: the
+# parsers of outside input (the /delay query, the control API's scale
+# request, the worker spec, sd_notify messages, the status client). Plain
+# go test runs their seeds; a crasher found here lands in the package's
+# testdata/fuzz/ and is committed as a seed.
+FUZZTIME ?= 60s
+fuzz:
+	@set -e; for f in $$(find . -name '*_test.go' -not -path './.git/*' | sort); do \
+	  for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "fuzz $$name in $$(dirname $$f) for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$(dirname $$f); \
+	  done; \
+	done
+
+# A few seconds per target, as part of make test.
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -144,7 +144,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "metrics-addr", EnvVars: []string{"SPREAD_METRICS_ADDR"},
 				Usage: "also serve /metrics on this TCP address; a bare port means loopback (default: off)"},
 			&cli.StringFlag{Name: "pidfile", EnvVars: []string{"SPREAD_PIDFILE"},
-				Usage: "write the supervisor's pid here once ready; removed on exit"},
+				Usage: "write the supervisor's pid here once ready; removed on exit; the path must be free or hold a stale spread pidfile"},
 		),
 		Action: serve,
 	}

@@ -56,7 +56,7 @@ func newFastHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *f
 		// Content-Type on the 204.
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
-		Logger:                engineLog{log: o.Log, engine: engineFastHTTP},
+		Logger:                newEngineLog(o.Log, engineFastHTTP),
 		ConnState: func(c net.Conn, st fasthttp.ConnState) {
 			switch st {
 			case fasthttp.StateNew:

@@ -31,29 +31,6 @@ import (
 //	POST /scale?workers=N    set the number of workers
 //	POST /stop               stop gracefully
 
-// DefaultControlSocket is the control socket path for a listen address:
-// under $XDG_RUNTIME_DIR/spread when that is set, else /run/spread when it
-// can be created, else the temp dir. Server and CLI derive it the same way,
-// so `spread status --addr X` finds `spread serve --addr X`.
-func DefaultControlSocket(addr string) string {
-	// ":8000" → spread-8000.sock, "127.0.0.1:8000" → spread-127.0.0.1-8000.sock
-	name := "spread-" + strings.NewReplacer(":", "-", "[", "", "]", "", "/", "-").Replace(strings.TrimPrefix(addr, ":")) + ".sock"
-	for _, dir := range controlDirs() {
-		if err := os.MkdirAll(dir, 0o700); err == nil {
-			return filepath.Join(dir, name)
-		}
-	}
-	return filepath.Join(os.TempDir(), name)
-}
-
-func controlDirs() []string {
-	var dirs []string
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		dirs = append(dirs, filepath.Join(d, "spread"))
-	}
-	return append(dirs, "/run/spread", filepath.Join(os.TempDir(), "spread-"+strconv.Itoa(os.Getuid())))
-}
-
 // control is the hook serving the control socket and, when asked, /metrics
 // on TCP.
 type control struct {
@@ -72,6 +49,9 @@ func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := checkControlDir(path); err != nil {
+		return nil, err
 	}
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
@@ -113,7 +93,7 @@ func (s *supervisor) serveControl(path, metricsAddr string, ln net.Listener) (*c
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&collector{s: s})
-	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	metrics := promhttp.HandlerFor(&cachedGatherer{g: reg, ttl: metricsCacheTTL, now: time.Now}, promhttp.HandlerOpts{})
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
@@ -135,9 +115,9 @@ func (s *supervisor) serveControl(path, metricsAddr string, ln net.Listener) (*c
 		writeJSON(w, http.StatusAccepted, map[string]any{"reload": id})
 	})
 	mux.HandleFunc("POST /scale", func(w http.ResponseWriter, r *http.Request) {
-		n, err := strconv.Atoi(r.URL.Query().Get("workers"))
+		n, err := scaleRequest(r.URL.RawQuery)
 		if err != nil {
-			http.Error(w, "workers must be an integer", http.StatusBadRequest)
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		var got int
@@ -182,8 +162,8 @@ func (s *supervisor) serveControl(path, metricsAddr string, ln net.Listener) (*c
 		c.mln = mln
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", metrics)
-		c.metrics = newControlServer(mmux, s.log, "metrics")
-		go func() { _ = c.metrics.Serve(mln) }()
+		c.metrics = newMetricsServer(mmux, s.log)
+		go func() { _ = c.metrics.Serve(newLimitListener(mln, maxMetricsConns)) }()
 		s.log.Info().Str("addr", mln.Addr().String()).Msg("metrics served")
 	}
 	s.log.Info().Str("path", path).Msg("control socket open")
@@ -295,8 +275,11 @@ func NewClient(path string) *Client {
 	return &Client{Path: path, hc: &http.Client{
 		Timeout: 30 * time.Second,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
+			c, err := dialControl(ctx, path)
+			if err != nil {
+				return nil, &dialFailure{err}
+			}
+			return c, nil
 		}},
 	}}
 }
@@ -311,9 +294,9 @@ func (c *Client) do(method, path string, out any) error {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return fmt.Errorf("%w: nothing answers on control socket %s", ErrNoServer, c.Path)
+		var df *dialFailure
+		if errors.As(err, &df) {
+			return df.err // already one line that names the socket
 		}
 		return fmt.Errorf("control socket %s: %w", c.Path, err)
 	}
@@ -325,7 +308,9 @@ func (c *Client) do(method, path string, out any) error {
 	if out == nil {
 		return nil
 	}
-	return json.NewDecoder(resp.Body).Decode(out)
+	// A status is a few KiB; the bound keeps a broken server from
+	// filling the client's memory.
+	return json.NewDecoder(io.LimitReader(resp.Body, maxControlReply)).Decode(out)
 }
 
 // StatusReply is what GET /status answers: the Status, and the outcome of

@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -140,12 +139,14 @@ type hook interface {
 // served until asked to stop, and returns once every worker has exited.
 //
 // Signals: TERM and INT (or ctx done) stop gracefully, a second INT stops
-// at once; QUIT stops at once; HUP reloads, one slot at a time; TTIN adds a
-// worker and TTOU retires the highest slot.
+// at once; QUIT is the fast stop, which SIGKILLs every worker at once; HUP
+// reloads, one slot at a time; TTIN adds a worker and TTOU retires the
+// highest slot.
 //
 // Run returns an error when the server cannot start (no worker of the
 // first generation came online), when every slot keeps failing, or when a
-// forced stop cut drains short. The error is one line, fit for a user.
+// forced stop cut drains short or QUIT killed workers that held client
+// connections. The error is one line, fit for a user.
 func Run(ctx context.Context, cfg Config) error {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -404,7 +405,10 @@ func (s *supervisor) onOnline(w *worker) {
 		s.log.Info().Int("workers", s.onlineCount()).Dur("after", s.now().Sub(s.started)).Msg("server ready")
 		for _, h := range s.hooks {
 			if err := h.ready(s); err != nil {
-				s.log.Error().Err(err).Msg("ready hook")
+				// A promise made at start (the pidfile) that cannot be
+				// kept ends the server rather than leave it half set up.
+				s.fail(err)
+				return
 			}
 		}
 		s.tellPredecessor()
@@ -727,8 +731,8 @@ func (s *supervisor) replaceHung(w *worker) {
 // SIGKILLs at once.
 func (s *supervisor) stop(why string, force bool) {
 	if force {
-		if s.stopping && s.err == nil {
-			s.err = errors.New("forced stop: workers were killed before their drain ended")
+		if s.err == nil {
+			s.err = s.forcedStopError(why)
 		}
 		for _, w := range s.workers {
 			w.killed = true

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -96,13 +97,26 @@ func CurrentWorker() (info WorkerInfo, ok bool) {
 var workerCounters = onceCounters()
 
 func readSpec() (workerSpec, error) {
-	var spec workerSpec
 	raw, ok := os.LookupEnv(workerEnv)
 	if !ok {
-		return spec, errors.New("not started by a spread supervisor")
+		return workerSpec{}, errors.New("not started by a spread supervisor")
 	}
+	return parseSpec(raw)
+}
+
+// parseSpec reads a worker spec and refuses values no supervisor sends:
+// a negative slot, count or duration, or a scoreboard entry whose offset
+// would not fit an int.
+func parseSpec(raw string) (workerSpec, error) {
+	var spec workerSpec
 	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
 		return spec, fmt.Errorf("worker spec: %w", err)
+	}
+	switch {
+	case spec.Slot < 0, spec.Workers < 0, spec.Board < -1, spec.Board > math.MaxInt/entrySize:
+		return spec, fmt.Errorf("worker spec: slot %d, workers %d or board %d out of range", spec.Slot, spec.Workers, spec.Board)
+	case spec.Heartbeat < 0, spec.GracefulTimeout < 0, spec.Watchdog < 0:
+		return spec, errors.New("worker spec: negative duration")
 	}
 	return spec, nil
 }
