@@ -54,7 +54,7 @@ func TestStoppedExecWorkerIsFoundByItsQueueAndItsQueueServed(t *testing.T) {
 		return !spreadtest.Alive(victim) && len(w) == 1
 	})
 	t.Logf("replaced %s after SIGSTOP", time.Since(stopped).Round(time.Millisecond))
-	if ok := collect(t, statuses, n, 10*time.Second); ok != n {
+	if ok := collect(t, statuses, n, 20*time.Second); ok != n {
 		t.Fatalf("%d of %d queued requests got 200 across the hang", ok, n)
 	}
 	if len(s.Log().Events("worker hung: its slot's accept queue is not being accepted")) != 1 {
@@ -125,10 +125,10 @@ func TestExecWorkerSilentAfterWatchdogIsHung(t *testing.T) {
 
 func TestNotifyReadinessAndStatusShowInSpreadStatus(t *testing.T) {
 	s := spreadtest.StartEnv(t, []string{"NOTIFY=1"},
-		execArgs("--workers", "2", "--ready", "notify", "--ready-delay", "5s")...)
+		execArgs("--workers", "2", "--ready", "notify", "--ready-delay", "15s", "--start-timeout", "30s")...)
 	start := time.Now()
-	s.WaitOnline(2, 10*time.Second)
-	if time.Since(start) > 4*time.Second {
+	s.WaitOnline(2, 20*time.Second)
+	if time.Since(start) > 14*time.Second {
 		t.Fatalf("online only after %s: READY=1 was not what made the workers online", time.Since(start))
 	}
 	st := statusJSON(t, s)

@@ -9,7 +9,9 @@ import (
 )
 
 // Every worker here dies young (--min-uptime 1h), so without the rule the
-// fifth replacement would wait out a backoff of 1.6 s or more.
+// fifth replacement would wait out a backoff of 1.6 s or more. The bar is
+// the rule itself, read from the log (every replacement immediate), not a
+// time, which a loaded machine would make flaky.
 func TestYoungDeathWithConnectionsQueuedIsReplacedAtOnce(t *testing.T) {
 	s := spreadtest.Start(t, "--workers", "1", "--min-uptime", "1h", "--max-backoff", "30s", "--steer", "off")
 	pid := s.WaitOnline(1, 10*time.Second)[0]
@@ -24,7 +26,7 @@ func TestYoungDeathWithConnectionsQueuedIsReplacedAtOnce(t *testing.T) {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		if ok := collect(t, statuses, n, 1500*time.Millisecond); ok != n {
+		if ok := collect(t, statuses, n, 10*time.Second); ok != n {
 			t.Fatalf("round %d: %d of %d queued requests answered", round, ok, n)
 		}
 		pid = s.WaitOnline(1, 5*time.Second)[0]

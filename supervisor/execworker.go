@@ -41,12 +41,17 @@ func ExecWorker() error {
 	if len(spec.Exec) == 0 {
 		return errors.New("worker spec names no command to run")
 	}
-	// ch is a close-on-exec duplicate; closing the original now frees fd 3
-	// for the listener, and leaves no *os.File whose finalizer could close
-	// fd 3 under the command's feet.
-	chFile := os.NewFile(channelFD, "spread-channel")
-	ch, err := fileConn(chFile)
-	chFile.Close()
+	// The channel is used through a close-on-exec duplicate, and fd 3
+	// stays a bare descriptor: no *os.File owns it whose finalizer could
+	// close it once the listener is there, and until then it still tells
+	// main that this process is a worker (CheckWorker).
+	dup, err := unix.FcntlInt(channelFD, unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("channel: %w", err)
+	}
+	dupFile := os.NewFile(uintptr(dup), "spread-channel")
+	ch, err := fileConn(dupFile)
+	dupFile.Close()
 	if err != nil {
 		return err
 	}

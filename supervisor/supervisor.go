@@ -120,6 +120,9 @@ type supervisor struct {
 	upgrade    *upgradeState
 	handedOver bool
 	inherited  *upgradeSpec
+	// upgradeAlive is held open for the successor of an upgrade, which
+	// sees EOF when this process is gone.
+	upgradeAlive *os.File
 }
 
 // hook is an optional part of the supervisor with a lifecycle of its own.
@@ -234,6 +237,7 @@ func Run(ctx context.Context, cfg Config) error {
 			s.slots = append(s.slots, &slot{index: i})
 		}
 	}
+	s.watchPredecessor()
 	for _, sl := range s.slots {
 		s.startWorker(sl)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -48,8 +49,12 @@ const upgradeEnv = "SPREAD_INTERNAL_UPGRADE"
 
 // upgradeSpec describes what the old supervisor hands over.
 type upgradeSpec struct {
-	OldPid  int           `json:"old_pid"`
-	Ready   int           `json:"ready_fd"`
+	OldPid int `json:"old_pid"`
+	Ready  int `json:"ready_fd"`
+	// Alive reaches EOF when the old supervisor is gone: a successor
+	// whose predecessor dies before the handover gives up, rather than
+	// serve on with nobody to hand over from.
+	Alive   int           `json:"alive_fd"`
 	Control int           `json:"control_fd"` // -1: none
 	Metrics int           `json:"metrics_fd"` // -1: none
 	Slots   []upgradeSlot `json:"slots"`
@@ -76,6 +81,7 @@ type UpgradeResult struct {
 // upgradeState is an upgrade in progress, on the old supervisor's side.
 type upgradeState struct {
 	cmd      *exec.Cmd
+	alive    *os.File // our end of the successor's Alive pipe
 	deadline time.Time
 	waiters  []chan<- UpgradeResult
 	done     bool
@@ -113,14 +119,20 @@ func (s *supervisor) spawnSuccessor() (*exec.Cmd, error) {
 		return nil, fmt.Errorf("upgrade: %w", err)
 	}
 	defer w.Close()
-	files := []*os.File{w}
-	spec := upgradeSpec{OldPid: os.Getpid(), Ready: 3, Control: -1, Metrics: -1}
+	ar, aw, err := os.Pipe()
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("upgrade: %w", err)
+	}
+	defer ar.Close()
+	files := []*os.File{w, ar}
+	spec := upgradeSpec{OldPid: os.Getpid(), Ready: 3, Alive: 4, Control: -1, Metrics: -1}
 	add := func(f *os.File) int {
 		files = append(files, f)
 		return 2 + len(files)
 	}
 	defer func() {
-		for _, f := range files[1:] {
+		for _, f := range files[2:] {
 			f.Close()
 		}
 	}()
@@ -167,8 +179,15 @@ func (s *supervisor) spawnSuccessor() (*exec.Cmd, error) {
 	cmd.ExtraFiles = files
 	if err := cmd.Start(); err != nil {
 		r.Close()
+		aw.Close()
 		return nil, fmt.Errorf("upgrade: start %s: %w", s.cfg.Command, err)
 	}
+	// aw stays open for the life of this process: the successor sees EOF
+	// when it is gone.
+	if s.upgradeAlive != nil {
+		s.upgradeAlive.Close()
+	}
+	s.upgradeAlive = aw
 	pid := cmd.Process.Pid
 	go func() {
 		defer r.Close()
@@ -253,7 +272,7 @@ func inheritedSpec() (*upgradeSpec, error) {
 	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
 		return nil, fmt.Errorf("%s: %w", upgradeEnv, err)
 	}
-	for _, fd := range append(append([]int{spec.Ready, spec.Control, spec.Metrics}, slotFDs(spec.Slots)...), spec.Steer...) {
+	for _, fd := range append(append([]int{spec.Ready, spec.Alive, spec.Control, spec.Metrics}, slotFDs(spec.Slots)...), spec.Steer...) {
 		if fd >= 0 {
 			unix.CloseOnExec(fd)
 		}
@@ -267,6 +286,24 @@ func slotFDs(slots []upgradeSlot) []int {
 		out[i] = sl.FD
 	}
 	return out
+}
+
+// watchPredecessor fails the start of a successor whose predecessor dies
+// before the handover.
+func (s *supervisor) watchPredecessor() {
+	if s.inherited == nil || s.inherited.Alive < 0 {
+		return
+	}
+	f := os.NewFile(uintptr(s.inherited.Alive), "spread-upgrade-alive")
+	go func() {
+		defer f.Close()
+		_, _ = io.Copy(io.Discard, f)
+		s.call(func() {
+			if s.inherited.Ready >= 0 {
+				s.fail(errors.New("upgrade: the old supervisor died before the handover"))
+			}
+		})
+	}()
 }
 
 // tellPredecessor writes "ready" to the old supervisor once this one

@@ -159,6 +159,9 @@ func start(t testing.TB, bin, addr string, env, args []string, out ...*os.File) 
 		cmd.Stdout, cmd.Stderr = out[0], out[0]
 	}
 	cmd.Env = append(append(os.Environ(), "GOTRACEBACK=all"), env...)
+	// A process spread started and that outlives it (a test gone wrong)
+	// would hold the log pipe open and Wait with it forever.
+	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
