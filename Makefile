@@ -59,12 +59,15 @@ bench: build tools
 	bash scripts/bench.sh
 
 # Every drill against the built-in server, then against the Node example
-# run as the workers (spread serve -- node ...); both runs always go, and
-# the target fails if either did.
+# run as the workers (spread serve -- node ...), then against
+# examples/embed (a Go program supervised by prefork.ListenAndServe); all
+# runs always go, and the target fails if any did.
 DRILL_NODE := node examples/node/server.js
 drill: build tools
+	$(GO) build -o bin/embed ./examples/embed
 	@rc=0; bash scripts/drill.sh all || rc=1; \
 	  DRILL_CMD="$(DRILL_NODE)" bash scripts/drill.sh all || rc=1; \
+	  DRILL_EMBED=bin/embed bash scripts/drill.sh all || rc=1; \
 	  exit $$rc
 
 # Build outputs only: bench/ holds tracked results.

@@ -29,6 +29,10 @@
 # DRILL_KEEP_LOGS=1 (keep the logs of passing runs too), DRILL_WRK=0 (hey
 # alone even when wrk is installed).
 #
+# DRILL_EMBED=bin/embed runs the drills against examples/embed, a Go
+# program that is its own supervisor through prefork.ListenAndServe (the
+# spread CLI at DRILL_BIN still does status and upgrade).
+#
 # DRILL_CMD runs the drills against a program of yours as the workers:
 # spread serve FLAGS -- $DRILL_CMD (split on blanks, run from the
 # repository's root), e.g. DRILL_CMD="node examples/node/server.js".
@@ -91,6 +95,10 @@ read -r -a CMD_ARGV <<<"${DRILL_CMD:-}"
 read -r -a EXTRA_FLAGS <<<"${DRILL_FLAGS:-}"
 HEALTH_PATH=healthz
 CMD_TAG=""
+if [[ -n ${DRILL_EMBED:-} ]]; then
+  [[ -x $DRILL_EMBED ]] || die "DRILL_EMBED: $DRILL_EMBED is not an executable"
+  CMD_TAG=" [embed]"
+fi
 if ((${#CMD_ARGV[@]} > 0)); then
   command -v "${CMD_ARGV[0]}" >/dev/null 2>&1 || die "DRILL_CMD: ${CMD_ARGV[0]} not found"
   HEALTH_PATH=""
@@ -175,8 +183,15 @@ start_server() {
   for attempt in 1 2 3; do
     PORT=$(free_port)
     URL="http://127.0.0.1:$PORT/"
-    "$DRILL_BIN" serve --addr "127.0.0.1:$PORT" --workers "$DRILL_WORKERS" --log-format json \
-      "$@" ${EXTRA_FLAGS[@]+"${EXTRA_FLAGS[@]}"} ${CMD_ARGV[@]+"${CMD_ARGV[@]}"} >"$LOG" 2>&1 &
+    if [[ -n ${DRILL_EMBED:-} ]]; then
+      # A Go program of its own, supervised through prefork.ListenAndServe:
+      # its flags mirror spread serve's for what the drills set.
+      "$DRILL_EMBED" --addr "127.0.0.1:$PORT" --workers "$DRILL_WORKERS" \
+        "$@" ${EXTRA_FLAGS[@]+"${EXTRA_FLAGS[@]}"} >"$LOG" 2>&1 &
+    else
+      "$DRILL_BIN" serve --addr "127.0.0.1:$PORT" --workers "$DRILL_WORKERS" --log-format json \
+        "$@" ${EXTRA_FLAGS[@]+"${EXTRA_FLAGS[@]}"} ${CMD_ARGV[@]+"${CMD_ARGV[@]}"} >"$LOG" 2>&1 &
+    fi
     SUP=$!
     wait_ready && return 0
     wait "$SUP" 2>/dev/null || true

@@ -17,11 +17,16 @@ import (
 	"time"
 
 	"github.com/spreadhttp/spread/prefork"
+	"github.com/spreadhttp/spread/supervisor"
 )
 
 func main() {
 	addr := flag.String("addr", ":8000", "TCP address to serve")
 	workers := flag.Int("workers", 0, "worker processes (0: one per CPU)")
+	// A few of spread serve's flags, so scripts/drill.sh can drive it.
+	workerTimeout := flag.Duration("worker-timeout", 0, "heartbeat silence after which a worker is hung (0: the default 10s)")
+	maxAge := flag.Duration("max-age", 0, "recycle a worker older than this (0: never)")
+	maxAgeJitter := flag.Duration("max-age-jitter", 0, "add a random 0..D to each worker's --max-age")
 	flag.Parse()
 
 	// This runs in the supervisor and in every worker: keep it cheap.
@@ -37,7 +42,10 @@ func main() {
 		fmt.Fprintf(w, "hello from %d\n", os.Getpid())
 	})
 
-	err := prefork.ListenAndServe(context.Background(), *addr, mux, prefork.Workers(*workers))
+	err := prefork.ListenAndServe(context.Background(), *addr, mux, prefork.Workers(*workers),
+		prefork.Supervise(func(c *supervisor.Config) {
+			c.WorkerTimeout, c.MaxAge, c.MaxAgeJitter = *workerTimeout, *maxAge, *maxAgeJitter
+		}))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "embed:", err)
 		os.Exit(1)
