@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"testing"
 	"time"
 
@@ -48,10 +49,13 @@ func TestScaleDownWithSteeringMigratesTheRetiredQueue(t *testing.T) {
 	// With --steer=off, 12 of the 20 were reset in a trial run.
 	s := spreadtest.Start(t, execArgs("--workers", "2", "--steer", "on", "--steer-quarantine", "30s", "--ready-delay", "300ms")...)
 	s.WaitOnline(2, 10*time.Second)
+	// Everything ends up served by one worker one at a time: give the
+	// clients time for that on a loaded machine.
+	patient := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	busy := make(chan int, 6)
 	for range 6 {
 		go func() {
-			r, err := s.Get("/delay?ms=700")
+			r, err := spreadtest.Get(patient, "http://"+s.Addr+"/delay?ms=700")
 			if err != nil {
 				busy <- 0
 				return
@@ -74,10 +78,10 @@ func TestScaleDownWithSteeringMigratesTheRetiredQueue(t *testing.T) {
 	if out, code := s.CLI("scale", "1"); code != 0 {
 		t.Fatalf("scale: %s", out)
 	}
-	if ok := collect(t, statuses, n, 30*time.Second); ok != n {
+	if ok := collect(t, statuses, n, 60*time.Second); ok != n {
 		t.Fatalf("%d of %d queued requests answered across scale 2 -> 1", ok, n)
 	}
-	if ok := collect(t, busy, 6, 30*time.Second); ok != 6 {
+	if ok := collect(t, busy, 6, 60*time.Second); ok != 6 {
 		t.Fatalf("%d of 6 slow requests answered across scale 2 -> 1", ok)
 	}
 }

@@ -187,8 +187,11 @@ func (s *Steering) SetEligible(keys []int) error {
 }
 
 // Close releases the program and maps; an attached program stays with the
-// group until its last socket closes.
+// group until its last socket closes. A nil Steering is a no-op.
 func (s *Steering) Close() {
+	if s == nil {
+		return
+	}
 	for _, c := range []interface{ Close() error }{s.prog, s.eligible, s.socks} {
 		if c != nil {
 			_ = c.Close()

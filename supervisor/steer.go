@@ -26,7 +26,7 @@ func (s *supervisor) inheritedSlot(index int) bool {
 // SK_REUSEPORT program attached (reuseport.Steering) the supervisor names
 // the eligible slots: those whose worker is online and not draining, and
 // whose accept queue is moving. Quarantine is fast and reversible: a slot
-// whose queue has not shrunk for --steer-quarantine (250 ms) while
+// whose queue has not shrunk for --steer-quarantine (100 ms) while
 // non-empty gets no new connections until it does; killing stays with the
 // hang rules. Selected as select-or-migrate, the program also moves the
 // queue of a socket that closes (scale-down, shutdown) to an eligible one,
@@ -41,7 +41,7 @@ const (
 
 // DefaultSteerQuarantine is how long a non-empty accept queue may stand
 // still before its slot gets no new connections.
-const DefaultSteerQuarantine = 250 * time.Millisecond
+const DefaultSteerQuarantine = 100 * time.Millisecond
 
 // quarantine is one slot's standing with the steering program.
 type quarantine struct {
