@@ -90,7 +90,7 @@ func serveCommand() *cli.Command {
 			"worker runs CMD with its slot's listening socket as fd 3 (systemd socket activation:\n" +
 			"LISTEN_FDS=1, LISTEN_PID, LISTEN_FDNAMES=http) and NOTIFY_SOCKET for READY=1.",
 		OnUsageError: usageError,
-		Flags: append(httpFlags(),
+		Flags: append(append(httpFlags(), tlsFlags()...),
 			&cli.IntFlag{Name: "workers", Value: cpus, EnvVars: []string{"SPREAD_WORKERS"},
 				Usage: "number of worker processes at start"},
 			&cli.IntFlag{Name: "max-workers", Value: 4 * cpus, EnvVars: []string{"SPREAD_MAX_WORKERS"},
@@ -203,6 +203,9 @@ func serve(c *cli.Context) error {
 		cfg.MaxWorkers = max(cfg.MaxWorkers, cfg.Workers)
 	}
 	if err := checkServeFlags(c, &cfg); err != nil {
+		return err
+	}
+	if err := checkTLSFlags(c, command); err != nil {
 		return err
 	}
 	return supervisor.Run(context.Background(), cfg)
@@ -330,9 +333,13 @@ func runWorker(c *cli.Context, log zerolog.Logger) error {
 	opts := handlerOptions(c, log)
 	opts.Slot = info.Slot
 	opts.Recorder = info.Recorder
+	var err error
+	if opts.TLS, err = workerTLS(c); err != nil {
+		return supervisor.FailWorker(err)
+	}
 	srv, err := handler.New(opts)
 	if err != nil {
-		return err
+		return supervisor.FailWorker(err)
 	}
 	return supervisor.ServeWorker(srv)
 }

@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"crypto/tls"
 	"net"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ type fastHTTP struct {
 	srv      *fasthttp.Server
 	draining *atomic.Bool
 	rec      Recorder
+	tls      *tls.Config // nil for plain HTTP
 
 	xWorker     []byte
 	contentType []byte
@@ -34,6 +36,7 @@ func newFastHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *f
 	e := &fastHTTP{
 		draining:    draining,
 		rec:         o.Recorder,
+		tls:         o.TLS,
 		xWorker:     []byte(p.xWorker),
 		contentType: []byte(contentType),
 		hello:       p.hello,
@@ -72,6 +75,9 @@ func newFastHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *f
 }
 
 func (e *fastHTTP) serve(ln net.Listener) error {
+	if e.tls != nil {
+		ln = tlsListener(ln, e.tls)
+	}
 	return e.srv.Serve(ln)
 }
 

@@ -56,6 +56,7 @@ func newNetHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *ne
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
 		IdleTimeout:       o.IdleTimeout,
 		MaxHeaderBytes:    o.MaxHeaderBytes,
+		TLSConfig:         o.TLS.Clone(),
 		ErrorLog:          log.New(engineLog{log: o.Log, engine: engineNetHTTP}, "", 0),
 		ConnState: func(c net.Conn, st http.ConnState) {
 			switch st {
@@ -74,6 +75,10 @@ func newNetHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *ne
 }
 
 func (e *netHTTP) serve(ln net.Listener) error {
+	if e.srv.TLSConfig != nil {
+		// ServeTLS adds h2 and http/1.1 to ALPN and serves HTTP/2 itself.
+		return e.srv.ServeTLS(ln, "", "")
+	}
 	return e.srv.Serve(ln)
 }
 
