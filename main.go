@@ -90,7 +90,7 @@ func serveCommand() *cli.Command {
 			"worker runs CMD with its slot's listening socket as fd 3 (systemd socket activation:\n" +
 			"LISTEN_FDS=1, LISTEN_PID, LISTEN_FDNAMES=http) and NOTIFY_SOCKET for READY=1.",
 		OnUsageError: usageError,
-		Flags: append(append(httpFlags(), tlsFlags()...),
+		Flags: append(append(httpFlags(), tlsFlags()...), flagAccessLog,
 			&cli.IntFlag{Name: "workers", Value: cpus, EnvVars: []string{"SPREAD_WORKERS"},
 				Usage: "number of worker processes at start"},
 			&cli.IntFlag{Name: "max-workers", Value: 4 * cpus, EnvVars: []string{"SPREAD_MAX_WORKERS"},
@@ -206,6 +206,9 @@ func serve(c *cli.Context) error {
 		return err
 	}
 	if err := checkTLSFlags(c, command); err != nil {
+		return err
+	}
+	if err := checkAccessLogFlag(c, command); err != nil {
 		return err
 	}
 	return supervisor.Run(context.Background(), cfg)
@@ -335,6 +338,9 @@ func runWorker(c *cli.Context, log zerolog.Logger) error {
 	opts.Recorder = info.Recorder
 	var err error
 	if opts.TLS, err = workerTLS(c); err != nil {
+		return supervisor.FailWorker(err)
+	}
+	if opts.AccessLog, err = workerAccessLog(c, log); err != nil {
 		return supervisor.FailWorker(err)
 	}
 	srv, err := handler.New(opts)

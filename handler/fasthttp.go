@@ -23,6 +23,7 @@ type fastHTTP struct {
 	draining *atomic.Bool
 	rec      Recorder
 	tls      *tls.Config // nil for plain HTTP
+	access   *accessLine // nil for no access log
 
 	xWorker     []byte
 	contentType []byte
@@ -37,6 +38,7 @@ func newFastHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *f
 		draining:    draining,
 		rec:         o.Recorder,
 		tls:         o.TLS,
+		access:      o.AccessLog.forSlot(o.Slot),
 		xWorker:     []byte(p.xWorker),
 		contentType: []byte(contentType),
 		hello:       p.hello,
@@ -70,6 +72,9 @@ func newFastHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *f
 				conns.closed(c)
 			}
 		},
+	}
+	if e.access != nil {
+		e.srv.Handler = e.handleLogged
 	}
 	return e
 }

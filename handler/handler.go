@@ -75,6 +75,8 @@ type Options struct {
 	// HTTP/2 and HTTP/1.1 over ALPN with net/http, HTTP/1.1 with fasthttp.
 	// nil means plain HTTP.
 	TLS *tls.Config
+	// AccessLog, when not nil, gets one line per answered request.
+	AccessLog *AccessLog
 	// Log receives request-level errors reported by the engine. Nothing is
 	// logged per request.
 	Log zerolog.Logger

@@ -125,7 +125,8 @@ type hook interface {
 //
 // Signals: TERM and INT (or ctx done) stop gracefully, a second INT stops
 // at once; QUIT stops at once; HUP reloads, one slot at a time; TTIN adds a
-// worker and TTOU retires the highest slot.
+// worker and TTOU retires the highest slot; USR1 is passed on to built-in
+// workers, which reopen their access logs.
 //
 // Run returns an error when the server cannot start (no worker of the
 // first generation came online), when every slot keeps failing, or when a
@@ -168,7 +169,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer s.board.close()
 	signal.Notify(s.sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT,
-		syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU)
+		syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1)
 	defer signal.Stop(s.sigs)
 
 	if cfg.execMode() {
@@ -284,6 +285,8 @@ func (s *supervisor) onSignal(sig syscall.Signal) {
 		s.scaleTo(s.activeSlots() + 1)
 	case syscall.SIGTTOU:
 		s.scaleTo(s.activeSlots() - 1)
+	case syscall.SIGUSR1:
+		s.reopenLogs()
 	}
 }
 
