@@ -53,8 +53,7 @@ func newApp() *cli.App {
 		EnableBashCompletion: false,
 		OnUsageError:         usageError,
 		ExitErrHandler:       func(*cli.Context, error) {},
-		Commands: append([]*cli.Command{serveCommand()},
-			append(controlCommands(), standaloneCommand())...),
+		Commands:             append(withConfigFile(serveCommand(), controlCommands()), standaloneCommand()),
 	}
 }
 
