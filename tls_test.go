@@ -340,8 +340,9 @@ func TestReloadRotatesTheCertificateUnderTLSLoadLosingNothing(t *testing.T) {
 				t.Fatalf("spread reload: exit %d: %s", code, out)
 			}
 			waitEvents(t, s, "reload finished", 1, 20*time.Second)
-			// Let the load run on the new workers, and on connections the
-			// old ones closed, for a moment.
+			// Once the old workers have drained, every connection is a new
+			// worker's; let the load run on them for a moment.
+			s.WaitOnline(2, 15*time.Second)
 			before := l.ok.Load()
 			spreadtest.Eventually(t, 10*time.Second, "200 more requests after the reload", func() bool {
 				return l.ok.Load() >= before+200
