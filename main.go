@@ -56,8 +56,7 @@ func newApp() *cli.App {
 		OnUsageError:         usageError,
 		Version:              supervisor.Version(),
 		ExitErrHandler:       func(*cli.Context, error) {},
-		Commands: append([]*cli.Command{serveCommand()},
-			append(controlCommands(), standaloneCommand())...),
+		Commands:             append(withConfigFile(serveCommand(), controlCommands()), standaloneCommand()),
 	}
 }
 
@@ -93,7 +92,7 @@ func serveCommand() *cli.Command {
 			"worker runs CMD with its slot's listening socket as fd 3 (systemd socket activation:\n" +
 			"LISTEN_FDS=1, LISTEN_PID, LISTEN_FDNAMES=http) and NOTIFY_SOCKET for READY=1.",
 		OnUsageError: usageError,
-		Flags: append(httpFlags(),
+		Flags: append(append(httpFlags(), tlsFlags()...), flagAccessLog,
 			&cli.IntFlag{Name: "workers", Value: cpus, EnvVars: []string{"SPREAD_WORKERS"},
 				Usage: "number of worker processes at start"},
 			&cli.IntFlag{Name: "max-workers", Value: 4 * cpus, EnvVars: []string{"SPREAD_MAX_WORKERS"},
@@ -213,6 +212,12 @@ func serve(c *cli.Context) error {
 		cfg.MaxWorkers = max(cfg.MaxWorkers, cfg.Workers)
 	}
 	if err := checkServeFlags(c, &cfg); err != nil {
+		return err
+	}
+	if err := checkTLSFlags(c, command); err != nil {
+		return err
+	}
+	if err := checkAccessLogFlag(c, command); err != nil {
 		return err
 	}
 	return supervisor.Run(context.Background(), cfg)
@@ -351,9 +356,16 @@ func runWorker(c *cli.Context, log zerolog.Logger) error {
 	opts := handlerOptions(c, log)
 	opts.Slot = info.Slot
 	opts.Recorder = info.Recorder
+	var err error
+	if opts.TLS, err = workerTLS(c); err != nil {
+		return supervisor.FailWorker(err)
+	}
+	if opts.AccessLog, err = workerAccessLog(c, log); err != nil {
+		return supervisor.FailWorker(err)
+	}
 	srv, err := handler.New(opts)
 	if err != nil {
-		return err
+		return supervisor.FailWorker(err)
 	}
 	return supervisor.ServeWorker(srv)
 }

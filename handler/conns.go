@@ -106,13 +106,13 @@ func (t *connTable) opened(net.Conn) {
 }
 
 func (t *connTable) active(nc net.Conn) {
-	if c, ok := nc.(*conn); ok {
+	if c, ok := tableConn(nc); ok {
 		c.setState(stateActive)
 	}
 }
 
 func (t *connTable) idle(nc net.Conn) {
-	if c, ok := nc.(*conn); ok {
+	if c, ok := tableConn(nc); ok {
 		c.setState(stateIdle)
 	}
 }
@@ -120,7 +120,7 @@ func (t *connTable) idle(nc net.Conn) {
 // closed forgets a connection the engine is done with, closed or hijacked,
 // and reports it to the Recorder once.
 func (t *connTable) closed(nc net.Conn) {
-	c, ok := nc.(*conn)
+	c, ok := tableConn(nc)
 	if !ok {
 		t.rec.ConnClosed()
 		return

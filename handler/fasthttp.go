@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"crypto/tls"
 	"net"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,8 @@ type fastHTTP struct {
 	draining *atomic.Bool
 	rec      Recorder
 	user     fasthttp.RequestHandler // the program's handler, nil for the routes
+	tls      *tls.Config             // nil for plain HTTP
+	access   *accessLine             // nil for no access log
 
 	xWorker     []byte
 	contentType []byte
@@ -36,6 +39,8 @@ func newFastHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *f
 		draining:    draining,
 		rec:         o.Recorder,
 		user:        o.FastHandler,
+		tls:         o.TLS,
+		access:      o.AccessLog.forSlot(o.Slot),
 		xWorker:     []byte(p.xWorker),
 		contentType: []byte(contentType),
 		hello:       p.hello,
@@ -70,10 +75,16 @@ func newFastHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *f
 			}
 		},
 	}
+	if e.access != nil {
+		e.srv.Handler = e.handleLogged
+	}
 	return e
 }
 
 func (e *fastHTTP) serve(ln net.Listener) error {
+	if e.tls != nil {
+		ln = tlsListener(ln, e.tls)
+	}
 	return e.srv.Serve(ln)
 }
 

@@ -9,6 +9,7 @@ package handler
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -74,6 +75,12 @@ type Options struct {
 	MaxHeaderBytes int
 	// Recorder counts requests and connections; nil means no counting.
 	Recorder Recorder
+	// TLS, when not nil, makes the Server speak HTTPS only (see LoadTLS):
+	// HTTP/2 and HTTP/1.1 over ALPN with net/http, HTTP/1.1 with fasthttp.
+	// nil means plain HTTP.
+	TLS *tls.Config
+	// AccessLog, when not nil, gets one line per answered request.
+	AccessLog *AccessLog
 	// Log receives request-level errors reported by the engine. Nothing is
 	// logged per request.
 	Log zerolog.Logger

@@ -21,6 +21,7 @@ type netHTTP struct {
 	draining *atomic.Bool
 	rec      Recorder
 	user     http.Handler // the program's handler, nil for the routes
+	access   *accessLine  // nil for no access log
 
 	// Header values, shared by every response. net/http only reads them or
 	// replaces the map entry, so the slices are never written to.
@@ -46,6 +47,7 @@ func newNetHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *ne
 		draining:    draining,
 		rec:         o.Recorder,
 		user:        o.Handler,
+		access:      o.AccessLog.forSlot(o.Slot),
 		xWorker:     []string{p.xWorker},
 		contentType: []string{contentType},
 		connClose:   []string{"close"},
@@ -61,6 +63,7 @@ func newNetHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *ne
 		// this makes that sum o.MaxHeaderBytes, as in fasthttp.
 		MaxHeaderBytes: o.MaxHeaderBytes - netHTTPHeaderSlack,
 		ErrorLog:       log.New(newEngineLog(o.Log, engineNetHTTP), "", 0),
+		TLSConfig:      o.TLS.Clone(),
 		ConnState: func(c net.Conn, st http.ConnState) {
 			switch st {
 			case http.StateNew:
@@ -78,16 +81,31 @@ func newNetHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *ne
 }
 
 func (e *netHTTP) serve(ln net.Listener) error {
+	if e.srv.TLSConfig != nil {
+		// ServeTLS adds h2 and http/1.1 to ALPN and serves HTTP/2 itself.
+		return e.srv.ServeTLS(ln, "", "")
+	}
 	return e.srv.Serve(ln)
 }
 
-// ServeHTTP answers the routes. For "/" it allocates nothing itself: the
-// header values and the body are precomputed, and assigned into the header
-// map as they are.
+// ServeHTTP answers the routes, and writes the access log line if there
+// is an access log.
 func (e *netHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if e.user != nil {
-		e.serveUser(w, r)
+	if e.access == nil {
+		e.answer(w, r)
 		return
+	}
+	start := time.Now()
+	status, n := e.answer(w, r)
+	e.access.record(start, r.RemoteAddr, r.Method, r.URL.Path, status, n)
+}
+
+// answer answers the routes and returns the status and body size sent. For
+// "/" it allocates nothing itself: the header values and the body are
+// precomputed, and assigned into the header map as they are.
+func (e *netHTTP) answer(w http.ResponseWriter, r *http.Request) (status, bytes int) {
+	if e.user != nil {
+		return e.serveUser(w, r)
 	}
 	h := w.Header()
 	h["X-Worker"] = e.xWorker
@@ -95,22 +113,22 @@ func (e *netHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case pathFavicon:
 		e.closeIfDraining(h)
 		w.WriteHeader(http.StatusNoContent)
+		return http.StatusNoContent, 0
 	case pathHealth:
-		e.reply(w, h, &e.health)
+		return e.reply(w, h, &e.health)
 	case pathDelay:
 		ms, ok := delayMillis(r.URL.RawQuery)
 		if !ok {
-			e.reply(w, h, &e.badDelay)
-			return
+			return e.reply(w, h, &e.badDelay)
 		}
 		time.Sleep(time.Duration(ms) * time.Millisecond)
-		e.reply(w, h, &e.hello)
+		return e.reply(w, h, &e.hello)
 	default:
-		e.reply(w, h, &e.hello)
+		return e.reply(w, h, &e.hello)
 	}
 }
 
-func (e *netHTTP) reply(w http.ResponseWriter, h http.Header, p *netHTTPPage) {
+func (e *netHTTP) reply(w http.ResponseWriter, h http.Header, p *netHTTPPage) (status, bytes int) {
 	h["Content-Type"] = e.contentType
 	h["Content-Length"] = p.length
 	e.closeIfDraining(h)
@@ -118,6 +136,7 @@ func (e *netHTTP) reply(w http.ResponseWriter, h http.Header, p *netHTTPPage) {
 	// A failed write means the client is gone; net/http drops the connection.
 	_, _ = w.Write(p.body)
 	e.rec.RequestDone(p.status)
+	return p.status, len(p.body)
 }
 
 // closeIfDraining asks net/http to close the connection after this reply

@@ -12,8 +12,9 @@ import (
 // when nothing is waiting in their socket), and the header and idle
 // limits. The X-Worker header and the built-in routes are not added.
 
-// serveUser answers with the program's http.Handler.
-func (e *netHTTP) serveUser(w http.ResponseWriter, r *http.Request) {
+// serveUser answers with the program's http.Handler, and returns the
+// status and body bytes it sent, for the access log.
+func (e *netHTTP) serveUser(w http.ResponseWriter, r *http.Request) (status, bytes int) {
 	sw := &statusWriter{ResponseWriter: w, e: e}
 	e.user.ServeHTTP(sw, r)
 	if !sw.wrote {
@@ -21,6 +22,7 @@ func (e *netHTTP) serveUser(w http.ResponseWriter, r *http.Request) {
 		sw.WriteHeader(http.StatusOK)
 	}
 	e.rec.RequestDone(sw.status)
+	return sw.status, sw.bytes
 }
 
 // statusWriter sees the status a handler sends, and adds Connection: close
@@ -29,6 +31,7 @@ type statusWriter struct {
 	http.ResponseWriter
 	e      *netHTTP
 	status int
+	bytes  int
 	wrote  bool
 }
 
@@ -51,7 +54,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
 }
 
 // Unwrap lets http.ResponseController reach Flush, Hijack and deadlines.

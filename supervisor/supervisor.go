@@ -144,7 +144,8 @@ type hook interface {
 // Signals: TERM and INT (or ctx done) stop gracefully, a second INT stops
 // at once; QUIT is the fast stop, which SIGKILLs every worker at once; HUP
 // reloads, one slot at a time; TTIN adds a worker and TTOU retires the
-// highest slot.
+// highest slot; USR1 is passed on to built-in workers, which reopen their
+// access logs; USR2 upgrades the supervisor itself.
 //
 // Run returns an error when the server cannot start (no worker of the
 // first generation came online), when every slot keeps failing, or when a
@@ -194,7 +195,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer s.board.close()
 	signal.Notify(s.sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT,
-		syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR2)
+		syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(s.sigs)
 
 	if cfg.execMode() {
@@ -331,6 +332,8 @@ func (s *supervisor) onSignal(sig syscall.Signal) {
 	case syscall.SIGUSR2:
 		// nginx's and gunicorn's signal to upgrade the master.
 		s.startUpgrade(make(chan UpgradeResult, 1))
+	case syscall.SIGUSR1:
+		s.reopenLogs()
 	}
 }
 
