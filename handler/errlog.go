@@ -63,9 +63,18 @@ func (l *engineLog) Printf(format string, args ...any) {
 	l.event(client, fmt.Sprintf(format, args...))
 }
 
+// netHTTPClientErrorPrefix starts net/http's line for a TLS handshake a
+// client failed (a scanner, an old client, a closed connection): on an
+// internet-facing server, a constant stream that is not the server's fault.
+const netHTTPClientErrorPrefix = "http: TLS handshake error from "
+
 // Write takes one line from a log.Logger, as net/http's ErrorLog writes it.
 func (l *engineLog) Write(p []byte) (int, error) {
-	l.event(false, string(bytes.TrimRight(p, "\n")))
+	client := bytes.HasPrefix(p, []byte(netHTTPClientErrorPrefix))
+	if client && (l.log.GetLevel() > zerolog.DebugLevel || zerolog.GlobalLevel() > zerolog.DebugLevel) {
+		return len(p), nil
+	}
+	l.event(client, string(bytes.TrimRight(p, "\n")))
 	return len(p), nil
 }
 

@@ -152,3 +152,19 @@ func TestEngineLogKeepsAServerErrorsStack(t *testing.T) {
 		t.Fatalf("a server error's detail of %d bytes was kept at %d", 2*maxServerLogDetail, n)
 	}
 }
+
+// A failed TLS handshake is the client's doing: on an internet-facing
+// server scanners make them all day, so they are client errors at debug
+// level, unseen at info.
+func TestFailedTLSHandshakeIsAClientErrorAtDebug(t *testing.T) {
+	line := []byte(netHTTPClientErrorPrefix + "198.51.100.7:4242: tls: first record does not look like a TLS handshake\n")
+	out := &syncBuffer{}
+	_, _ = newEngineLog(zerolog.New(out).Level(zerolog.InfoLevel), engineNetHTTP).Write(line)
+	if out.String() != "" {
+		t.Fatalf("a failed handshake was logged at info: %s", out)
+	}
+	_, _ = newEngineLog(zerolog.New(out).Level(zerolog.DebugLevel), engineNetHTTP).Write(line)
+	if !strings.Contains(out.String(), `"level":"debug"`) || !strings.Contains(out.String(), `"message":"client error"`) {
+		t.Fatalf("a failed handshake at debug level: %s", out)
+	}
+}
