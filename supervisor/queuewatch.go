@@ -65,12 +65,7 @@ func (s *supervisor) sampleQueues(now time.Time) {
 
 func (s *supervisor) sampleQueue(sl *slot, now time.Time) {
 	q := &sl.queue
-	n := -1
-	if sl.socket != nil {
-		if l, err := sl.socket.queueLen(); err == nil {
-			n = l
-		}
-	}
+	n := sl.queueLen()
 	if s.steer != nil {
 		s.judgeQuarantine(sl, n, now)
 	}

@@ -117,12 +117,7 @@ func (s *supervisor) status() Status {
 			}
 			rows = append(rows, row)
 		}
-		queue := -1
-		if sl.socket != nil {
-			if n, err := sl.socket.queueLen(); err == nil {
-				queue = n
-			}
-		}
+		queue := sl.queueLen()
 		for i := range rows {
 			rows[i].SlotRequests = total
 			rows[i].Queue = queue

@@ -503,7 +503,7 @@ func (s *supervisor) replace(sl *slot, wasOnline bool, uptime time.Duration) {
 		sl.failedAtStart = true
 	}
 	delay := s.policy.Exited(&sl.history, uptime)
-	if delay > 0 && !s.policy.Failing(sl.history) && s.queued(sl) > 0 {
+	if delay > 0 && !s.policy.Failing(sl.history) && sl.queueLen() > 0 {
 		// Connections wait in the slot's queue: a backoff would make
 		// their users wait out a restart they cannot see. The backoff
 		// still paces a crash loop once the slot counts as failing, and
@@ -527,14 +527,15 @@ func (s *supervisor) replace(sl *slot, wasOnline bool, uptime time.Duration) {
 	s.scheduleRestart(sl, delay)
 }
 
-// queued is the length of sl's accept queue, 0 when it cannot be read.
-func (s *supervisor) queued(sl *slot) int {
+// queueLen is the length of sl's accept queue, -1 while the slot has no
+// socket or the length cannot be read.
+func (sl *slot) queueLen() int {
 	if sl.socket == nil {
-		return 0
+		return -1
 	}
 	n, err := sl.socket.queueLen()
 	if err != nil {
-		return 0
+		return -1
 	}
 	return n
 }
