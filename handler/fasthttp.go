@@ -21,11 +21,13 @@ type fastHTTP struct {
 	srv      *fasthttp.Server
 	draining *atomic.Bool
 	rec      Recorder
+	leaving  func() bool
 
 	xWorker     []byte
 	contentType []byte
 
 	hello, health, badDelay page
+	unhealthy               page // /healthz while leaving
 }
 
 var headerXWorker = []byte("X-Worker")
@@ -34,10 +36,12 @@ func newFastHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *f
 	e := &fastHTTP{
 		draining:    draining,
 		rec:         o.Recorder,
+		leaving:     o.Leaving,
 		xWorker:     []byte(p.xWorker),
 		contentType: []byte(contentType),
 		hello:       p.hello,
 		health:      p.health,
+		unhealthy:   p.leaving,
 		badDelay:    p.badDelay,
 	}
 	e.srv = &fasthttp.Server{
@@ -86,7 +90,7 @@ func (e *fastHTTP) handle(ctx *fasthttp.RequestCtx) {
 		e.closeIfDraining(ctx)
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 	case string(path) == pathHealth:
-		e.reply(ctx, &e.health)
+		e.replyHealth(ctx)
 	case string(path) == pathDelay:
 		ms, ok := delayMillis(ctx.URI().QueryString())
 		if !ok {

@@ -70,6 +70,11 @@ type Options struct {
 	// 0 means 16 KiB. Larger heads are refused with 431. It must lie
 	// within [MinHeaderBytes, MaxHeaderBytesLimit].
 	MaxHeaderBytes int
+	// Leaving reports that the server is about to stop: while it returns
+	// true, /healthz answers 503 with Connection: close and every other
+	// route serves as usual, so that a load balancer moves traffic away
+	// before the drain. nil means never.
+	Leaving func() bool
 	// Recorder counts requests and connections; nil means no counting.
 	Recorder Recorder
 	// Log receives request-level errors reported by the engine. Nothing is
@@ -143,6 +148,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Recorder == nil {
 		opts.Recorder = noRecorder{}
+	}
+	if opts.Leaving == nil {
+		opts.Leaving = neverLeaving
 	}
 
 	s := &Server{conns: newConnTable(opts.Recorder)}

@@ -20,6 +20,7 @@ type netHTTP struct {
 	srv      *http.Server
 	draining *atomic.Bool
 	rec      Recorder
+	leaving  func() bool
 
 	// Header values, shared by every response. net/http only reads them or
 	// replaces the map entry, so the slices are never written to.
@@ -28,6 +29,7 @@ type netHTTP struct {
 	connClose   []string
 
 	hello, health, badDelay netHTTPPage
+	unhealthy               netHTTPPage // /healthz while leaving
 }
 
 // netHTTPPage is a page with its Content-Length header value.
@@ -44,11 +46,13 @@ func newNetHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *ne
 	e := &netHTTP{
 		draining:    draining,
 		rec:         o.Recorder,
+		leaving:     o.Leaving,
 		xWorker:     []string{p.xWorker},
 		contentType: []string{contentType},
 		connClose:   []string{"close"},
 		hello:       newNetHTTPPage(p.hello),
 		health:      newNetHTTPPage(p.health),
+		unhealthy:   newNetHTTPPage(p.leaving),
 		badDelay:    newNetHTTPPage(p.badDelay),
 	}
 	e.srv = &http.Server{
@@ -90,7 +94,7 @@ func (e *netHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.closeIfDraining(h)
 		w.WriteHeader(http.StatusNoContent)
 	case pathHealth:
-		e.reply(w, h, &e.health)
+		e.replyHealth(w, h)
 	case pathDelay:
 		ms, ok := delayMillis(r.URL.RawQuery)
 		if !ok {
