@@ -7,7 +7,7 @@ GOBIN   := $(shell $(GO) env GOPATH)/bin
 HEY     := $(GOBIN)/hey
 ARGS    ?=
 
-.PHONY: build run test lint bench drill tools clean
+.PHONY: build run test lint bench drill cluster-drill tools clean
 
 build:
 	$(GO) build -o $(BIN) .
@@ -36,6 +36,10 @@ bench: build tools
 
 drill: build tools
 	bash scripts/drill.sh all
+
+# Three hosts behind HAProxy in network namespaces (root, haproxy).
+cluster-drill: build tools
+	bash scripts/cluster-drill.sh
 
 clean:
 	rm -rf bin bench/results.csv
