@@ -18,9 +18,10 @@
 #
 #   rolling   `spread reload` host by host, then `spread stop --wait` and a
 #             new start of each host in turn. Bar: 0 errors.
-#   crash     SIGKILL every process of one host. Bar: errors <= the
-#             connections that host held, and HAProxy marks it DOWN within
-#             inter + (fall-1)*fastinter + timeout check + 1s.
+#   crash     SIGSTOP, then SIGKILL, every process of one host. Bar:
+#             errors <= the connections that host held, HAProxy marks it
+#             DOWN within inter + (fall-1)*fastinter + fall*(timeout check)
+#             + 1s of the SIGSTOP, and sends it nothing after.
 #   return    the crashed host starts again. Bar: HAProxy marks it UP and it
 #             answers a share of the load again.
 #   workers   one worker SIGKILLed on every host at once. Bar: errors <= the
@@ -32,7 +33,9 @@
 # Environment: CLUSTER_SECONDS (load of the crash/return/workers scenarios,
 # default 10; CI uses 4), CLUSTER_BIN (default bin/spread, built when
 # missing), CLUSTER_KEEP_LOGS=1 (keep the logs of a passing run),
-# CLUSTER_WRK=0 (hey alone even when wrk is installed).
+# CLUSTER_WRK=0 (hey alone even when wrk is installed), CLUSTER_DRAIN_DELAY
+# (the hosts' --drain-delay, default 2s), CLUSTER_RETRY=0 (HAProxy without
+# retry-on and redispatch: what the drain delay alone is worth).
 #
 # Needs root (namespaces), haproxy (Debian package haproxy), curl, and hey
 # (installed with go install when missing).
@@ -71,8 +74,13 @@ FASTINTER_MS=250
 FALL=2
 RISE=2
 CHECK_TIMEOUT_MS=500
-DOWN_BAR_MS=$((INTER_MS + (FALL - 1) * FASTINTER_MS + CHECK_TIMEOUT_MS + 1000))
-DRAIN_DELAY=2s # >= 500 + 250 + 500 ms, plus 750 ms of margin
+# A frozen host fails each check only when it times out, so the bar for
+# DOWN after a crash counts the check timeout once per failed check, plus
+# 1s for the stats reads that observe it.
+DOWN_BAR_MS=$((INTER_MS + (FALL - 1) * FASTINTER_MS + FALL * CHECK_TIMEOUT_MS + 1000))
+# >= 500 + 250 + 500 ms, plus 750 ms of margin. CLUSTER_DRAIN_DELAY=0s
+# shows what the rolling deploy costs without it.
+DRAIN_DELAY=${CLUSTER_DRAIN_DELAY:-2s}
 WORKERS=2
 HOSTS=(h1 h2 h3)
 PORT=8000
@@ -238,6 +246,18 @@ reap_host() {
 # ---------------------------------------------------------------------------
 # HAProxy.
 
+# retry_settings prints HAProxy's retry lines; CLUSTER_RETRY=0 leaves them
+# out, to see what the drain delay alone is worth.
+retry_settings() {
+  if [[ ${CLUSTER_RETRY:-1} == 0 ]]; then
+    echo "    retries 0"
+    return
+  fi
+  echo "    retries 3"
+  echo "    retry-on conn-failure empty-response response-timeout"
+  echo "    option redispatch 1"
+}
+
 write_haproxy_cfg() {
   local h
   {
@@ -257,9 +277,7 @@ defaults
     # A request that found a host gone (refused, reset, closed without an
     # answer) is sent again, to another host: GETs only, as HAProxy retries
     # only idempotent requests unless told otherwise.
-    retries 3
-    retry-on conn-failure empty-response response-timeout
-    option redispatch 1
+$(retry_settings)
 
 frontend web
     bind $LB_IP:$LB_PORT
@@ -459,6 +477,27 @@ ns_held_connections() {
        END { print n + 0 }' <(echo "$inodes") "/proc/$1/net/tcp" 2>/dev/null
 }
 
+# wait_frozen PID... waits (at most 1s) until every thread of every PID is
+# stopped, as lib.sh's wait_stopped does for one, but with bash's read
+# instead of a cat per thread: forks are slow on a loaded machine, and the
+# longer the freeze, the more the count of held connections means.
+wait_frozen() {
+  local deadline=$(($(now_us) + 1000000)) pid task stat running
+  while (($(now_us) < deadline)); do
+    running=0
+    for pid in "$@"; do
+      for task in /proc/"$pid"/task/*/stat; do
+        read -r stat <"$task" 2>/dev/null || continue
+        stat=${stat##*) }
+        [[ ${stat%% *} == [tTZX] ]] || running=1
+      done
+    done
+    ((running)) || return 0
+    sleep 0.005
+  done
+  return 1
+}
+
 # ---------------------------------------------------------------------------
 # Verdicts.
 
@@ -518,20 +557,24 @@ scenario_rolling() {
 }
 
 scenario_crash() {
-  local h=h2 before after at_down late pids held down_ms=-1 victims
+  local h=h2 before after at_down late pids held down_ms=-1 fault_us
   before=$(requests_by_host)
-  start_load crash "$CLUSTER_SECONDS"
+  # Three seconds more than the others: the load goes on well after the
+  # host is marked DOWN, so "nothing sent to it after" means something.
+  start_load crash $((CLUSTER_SECONDS + 3))
   wait_load_answers "$before" 200 || miss "no load before the crash"
   sleep_until_us $(($(now_us) + 1000000))
   # Freeze every process of the host, so its count of connections is
   # exact, then kill them all.
   mapfile -t pids < <(ip netns pids "${NS_HOST[$h]}")
   ((${#pids[@]} > 0)) || miss "no process in $h"
+  # The host fails when it is frozen: HAProxy's checks time out from then.
+  fault_us=$(now_us)
   kill -STOP "${pids[@]}" 2>/dev/null || true
-  for victims in "${pids[@]}"; do wait_stopped "$victims" || true; done
+  wait_frozen "${pids[@]}" || true
   held=$(ns_held_connections "${NS_HOST[$h]}" "${pids[@]}")
   kill -KILL "${pids[@]}" 2>/dev/null || true
-  if wait_status "$h" DOWN 10; then down_ms=$WAITED_MS; fi
+  if wait_status "$h" DOWN 10; then down_ms=$((($(now_us) - fault_us) / 1000)); fi
   at_down=$(requests_by_host)
   reap_host "$h"
   wait_load
@@ -541,6 +584,8 @@ scenario_crash() {
   ((down_ms <= DOWN_BAR_MS)) || miss "$h marked DOWN after ${down_ms}ms > ${DOWN_BAR_MS}ms"
   ((ERRORS <= held)) || miss "errors $ERRORS > $held connections held by $h"
   ((late == 0)) || miss "HAProxy sent $late requests to $h after marking it DOWN"
+  (($(awk -v a="$at_down" -v b="$after" 'BEGIN { n = split(a, x, " "); split(b, y, " "); for (i = 1; i <= n; i++) { split(x[i], p, "="); split(y[i], q, "="); t += q[2] - p[2] } print t }') > 0)) ||
+    miss "no load left after $h was marked DOWN"
   verdict crash "requests=$REQUESTS errors=$ERRORS bar<=$held ($h held $held connections)" \
     "down_after=${down_ms}ms bar<=${DOWN_BAR_MS}ms sent_after_down=$late bar=0 | $LOAD" \
     "| share $(shares "$before" "$after"), after down $(shares "$at_down" "$after")"
@@ -578,7 +623,7 @@ scenario_workers() {
   done
   ((${#victims[@]} == ${#HOSTS[@]})) || miss "found ${#victims[@]} victims, want ${#HOSTS[@]}"
   kill -STOP "${victims[@]}" 2>/dev/null || true
-  for victim in "${victims[@]}"; do wait_stopped "$victim" || true; done
+  wait_frozen "${victims[@]}" || true
   held=0
   for h in "${HOSTS[@]}"; do
     # Count per namespace: each victim's sockets are in its host's table.
