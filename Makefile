@@ -7,7 +7,7 @@ GOBIN   := $(shell $(GO) env GOPATH)/bin
 HEY     := $(GOBIN)/hey
 ARGS    ?=
 
-.PHONY: build run install test lint bench drill tools clean fuzz fuzz-smoke
+.PHONY: build run install test lint bench drill cluster-drill tools clean fuzz fuzz-smoke
 
 build:
 	$(GO) build -buildvcs=auto -o $(BIN) .
@@ -69,6 +69,10 @@ drill: build tools
 	  DRILL_CMD="$(DRILL_NODE)" bash scripts/drill.sh all || rc=1; \
 	  DRILL_EMBED=bin/embed bash scripts/drill.sh all || rc=1; \
 	  exit $$rc
+
+# Three hosts behind HAProxy in network namespaces (root, haproxy).
+cluster-drill: build tools
+	bash scripts/cluster-drill.sh
 
 # Build outputs only: bench/ holds tracked results.
 clean:

@@ -112,13 +112,9 @@ func controlCommands() []*cli.Command {
 			Name:         "stop",
 			Usage:        "stop a running server gracefully",
 			OnUsageError: usageError,
-			Flags:        clientFlags(),
+			Flags:        append(clientFlags(), flagStopWait),
 			Action: func(c *cli.Context) error {
-				if err := supervisor.NewClient(controlPath(c)).Stop(); err != nil {
-					return err
-				}
-				fmt.Println("stopping")
-				return nil
+				return stopServer(controlPath(c), c.Bool("wait"))
 			},
 		},
 		{

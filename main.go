@@ -139,6 +139,7 @@ func serveCommand() *cli.Command {
 				Usage: "steer new connections away from starting, draining, hung or stuck workers with an eBPF SK_REUSEPORT program: auto (on when root/CAP_BPF allows), on, or off"},
 			&cli.DurationFlag{Name: "steer-quarantine", Value: supervisor.DefaultSteerQuarantine, EnvVars: []string{"SPREAD_STEER_QUARANTINE"},
 				Usage: "with steering, how long a non-empty accept queue may stand still before its worker gets no new connections"},
+			flagDrainDelay,
 			flagControlSocket,
 			&cli.StringFlag{Name: "metrics-addr", EnvVars: []string{"SPREAD_METRICS_ADDR"},
 				Usage: "also serve /metrics on this TCP address; a bare port means loopback (default: off)"},
@@ -206,6 +207,7 @@ func serve(c *cli.Context) error {
 		Steer:             c.String("steer"),
 		SteerQuarantine:   c.Duration("steer-quarantine"),
 		MaxAgeJitter:      c.Duration("max-age-jitter"),
+		DrainDelay:        c.Duration("drain-delay"),
 		Log:               log,
 	}
 	if !c.IsSet("max-workers") {
@@ -263,6 +265,8 @@ func checkServeFlags(c *cli.Context, cfg *supervisor.Config) error {
 		return fmt.Errorf("--steer must be auto, on or off, got %q", cfg.Steer)
 	case cfg.SteerQuarantine <= 0:
 		return fmt.Errorf("--steer-quarantine must be positive, got %s", cfg.SteerQuarantine)
+	case cfg.DrainDelay < 0:
+		return fmt.Errorf("--drain-delay must not be negative, got %s", cfg.DrainDelay)
 	case cfg.MaxAge < 0, cfg.MaxAgeJitter < 0:
 		return errors.New("--max-age and --max-age-jitter must not be negative")
 	case len(cfg.Exec) > 0 && cfg.Exec[0] == "":
@@ -363,6 +367,7 @@ func runWorker(c *cli.Context, log zerolog.Logger) error {
 	if opts.AccessLog, err = workerAccessLog(c, log); err != nil {
 		return supervisor.FailWorker(err)
 	}
+	opts.Leaving = supervisor.Leaving
 	srv, err := handler.New(opts)
 	if err != nil {
 		return supervisor.FailWorker(err)

@@ -25,11 +25,13 @@ type fastHTTP struct {
 	user     fasthttp.RequestHandler // the program's handler, nil for the routes
 	tls      *tls.Config             // nil for plain HTTP
 	access   *accessLine             // nil for no access log
+	leaving  func() bool
 
 	xWorker     []byte
 	contentType []byte
 
 	hello, health, badDelay page
+	unhealthy               page // /healthz while leaving
 }
 
 var headerXWorker = []byte("X-Worker")
@@ -41,10 +43,12 @@ func newFastHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *f
 		user:        o.FastHandler,
 		tls:         o.TLS,
 		access:      o.AccessLog.forSlot(o.Slot),
+		leaving:     o.Leaving,
 		xWorker:     []byte(p.xWorker),
 		contentType: []byte(contentType),
 		hello:       p.hello,
 		health:      p.health,
+		unhealthy:   p.leaving,
 		badDelay:    p.badDelay,
 	}
 	e.srv = &fasthttp.Server{
@@ -107,7 +111,7 @@ func (e *fastHTTP) handle(ctx *fasthttp.RequestCtx) {
 		e.closeIfDraining(ctx)
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 	case string(path) == pathHealth:
-		e.reply(ctx, &e.health)
+		e.replyHealth(ctx)
 	case string(path) == pathDelay:
 		ms, ok := delayMillis(ctx.URI().QueryString())
 		if !ok {

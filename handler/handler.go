@@ -73,6 +73,11 @@ type Options struct {
 	// 0 means 16 KiB. Larger heads are refused with 431. It must lie
 	// within [MinHeaderBytes, MaxHeaderBytesLimit].
 	MaxHeaderBytes int
+	// Leaving reports that the server is about to stop: while it returns
+	// true, /healthz answers 503 with Connection: close and every other
+	// route serves as usual, so that a load balancer moves traffic away
+	// before the drain. nil means never.
+	Leaving func() bool
 	// Recorder counts requests and connections; nil means no counting.
 	Recorder Recorder
 	// TLS, when not nil, makes the Server speak HTTPS only (see LoadTLS):
@@ -158,6 +163,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Recorder == nil {
 		opts.Recorder = noRecorder{}
+	}
+	if opts.Leaving == nil {
+		opts.Leaving = neverLeaving
 	}
 
 	switch {

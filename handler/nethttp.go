@@ -22,6 +22,7 @@ type netHTTP struct {
 	rec      Recorder
 	user     http.Handler // the program's handler, nil for the routes
 	access   *accessLine  // nil for no access log
+	leaving  func() bool
 
 	// Header values, shared by every response. net/http only reads them or
 	// replaces the map entry, so the slices are never written to.
@@ -30,6 +31,7 @@ type netHTTP struct {
 	connClose   []string
 
 	hello, health, badDelay netHTTPPage
+	unhealthy               netHTTPPage // /healthz while leaving
 }
 
 // netHTTPPage is a page with its Content-Length header value.
@@ -48,11 +50,13 @@ func newNetHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *ne
 		rec:         o.Recorder,
 		user:        o.Handler,
 		access:      o.AccessLog.forSlot(o.Slot),
+		leaving:     o.Leaving,
 		xWorker:     []string{p.xWorker},
 		contentType: []string{contentType},
 		connClose:   []string{"close"},
 		hello:       newNetHTTPPage(p.hello),
 		health:      newNetHTTPPage(p.health),
+		unhealthy:   newNetHTTPPage(p.leaving),
 		badDelay:    newNetHTTPPage(p.badDelay),
 	}
 	e.srv = &http.Server{
@@ -115,7 +119,7 @@ func (e *netHTTP) answer(w http.ResponseWriter, r *http.Request) (status, bytes 
 		w.WriteHeader(http.StatusNoContent)
 		return http.StatusNoContent, 0
 	case pathHealth:
-		return e.reply(w, h, &e.health)
+		return e.replyHealth(w, h)
 	case pathDelay:
 		ms, ok := delayMillis(r.URL.RawQuery)
 		if !ok {

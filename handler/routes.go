@@ -7,7 +7,7 @@ import (
 // The routes. Every other path answers like "/".
 const (
 	pathFavicon = "/favicon.ico" // 204, not counted
-	pathHealth  = "/healthz"     // 200 "ok"
+	pathHealth  = "/healthz"     // 200 "ok"; 503 "draining" while leaving
 	pathDelay   = "/delay"       // ?ms=N: waits N ms, then answers like "/"
 
 	maxDelayMillis = 60000
@@ -26,6 +26,7 @@ type page struct {
 type pages struct {
 	hello    page
 	health   page
+	leaving  page // /healthz while the server is leaving
 	badDelay page
 	xWorker  string // X-Worker value: "<slot>/<pid>"
 }
@@ -34,6 +35,7 @@ func newPages(slot, pid int) pages {
 	return pages{
 		hello:    page{status: 200, body: []byte("Hello World from worker process " + strconv.Itoa(pid))},
 		health:   page{status: 200, body: []byte("ok")},
+		leaving:  leavingPage(),
 		badDelay: page{status: 400, body: []byte("ms must be an integer between 0 and " + strconv.Itoa(maxDelayMillis))},
 		xWorker:  strconv.Itoa(slot) + "/" + strconv.Itoa(pid),
 	}

@@ -88,6 +88,10 @@ type Config struct {
 	// SteerQuarantine is how long a non-empty accept queue may stand still
 	// before its slot gets no new connections; default 250ms.
 	SteerQuarantine time.Duration
+	// DrainDelay holds a graceful stop back this long before the workers
+	// get their stop signal, while built-in workers answer /healthz with
+	// 503 (see draindelay.go); 0 means none, a second TERM or INT cuts it.
+	DrainDelay time.Duration
 	// Socket holds the options of the slots' listening sockets.
 	Socket reuseport.Options
 	// ControlSocket is the path of the control socket; "" means no

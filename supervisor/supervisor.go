@@ -123,6 +123,8 @@ type supervisor struct {
 	// upgradeAlive is held open for the successor of an upgrade, which
 	// sees EOF when this process is gone.
 	upgradeAlive *os.File
+	// drain holds a graceful stop back for Config.DrainDelay.
+	drain drainDelay
 }
 
 // hook is an optional part of the supervisor with a lifecycle of its own.
@@ -315,6 +317,9 @@ func (s *supervisor) call(fn func()) bool {
 
 func (s *supervisor) onSignal(sig syscall.Signal) {
 	s.log.Info().Str("signal", unixSignalName(sig)).Msg("signal received")
+	if s.cutDrainDelay(sig) {
+		return
+	}
 	switch sig {
 	case syscall.SIGTERM:
 		s.stop("SIGTERM", false)
@@ -757,7 +762,7 @@ func (s *supervisor) stop(why string, force bool) {
 	for _, h := range s.hooks {
 		h.stopping(s)
 	}
-	if force {
+	if force || s.holdStop() {
 		return
 	}
 	for _, w := range s.workers {

@@ -153,6 +153,8 @@ func ServeWorker(srv Server) error {
 	quit := make(chan os.Signal, 1)
 	signal.Notify(quit, syscall.SIGQUIT)
 	defer signal.Stop(quit)
+	// SIGUSR2 is the supervisor's "the server is leaving" (see Leaving).
+	catchLeaving()
 
 	_ = send(ch, msgVersion, Version(), nil)
 	ln, err := workerListener(ch, spec)
