@@ -36,7 +36,9 @@ type drainDelay struct {
 // holdStop starts the drain delay of a graceful stop and reports whether
 // it did; false (DrainDelay 0) means the caller retires the workers now.
 func (s *supervisor) holdStop() bool {
-	if s.cfg.DrainDelay <= 0 {
+	// After an upgrade's handover the server is not leaving: the new
+	// supervisor's workers serve on, and a balancer must not see 503.
+	if s.cfg.DrainDelay <= 0 || s.handedOver {
 		return false
 	}
 	s.drain.until = s.now().Add(s.cfg.DrainDelay)
