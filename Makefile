@@ -7,7 +7,7 @@ GOBIN   := $(shell $(GO) env GOPATH)/bin
 HEY     := $(GOBIN)/hey
 ARGS    ?=
 
-.PHONY: build run install test lint bench drill cluster-drill tools clean fuzz fuzz-smoke
+.PHONY: build run install test lint bench drill cluster-drill tools deps clean fuzz fuzz-smoke
 
 build:
 	$(GO) build -buildvcs=auto -o $(BIN) .
@@ -22,7 +22,7 @@ run: build
 # Unit tests, integration tests (real binary, real signals, loopback
 # only) and the race detector. GODEBUG=execwait=2 makes any started
 # process that is never waited for fail loudly.
-test: lint tools
+test: lint tools deps
 	GODEBUG=execwait=2 PATH="$(GOBIN):$$PATH" $(GO) test -race -count=1 -timeout 12m ./...
 	$(MAKE) fuzz-smoke
 
@@ -55,6 +55,11 @@ lint:
 tools:
 	@command -v hey >/dev/null 2>&1 || test -x $(HEY) || $(GO) install github.com/rakyll/hey@v0.1.5
 
+# node and python3 run the examples that the exec-mode tests serve; as root
+# on Debian they are installed when missing.
+deps:
+	@bash scripts/deps.sh node=nodejs python3=python3
+
 bench: build tools
 	bash scripts/bench.sh
 
@@ -63,7 +68,7 @@ bench: build tools
 # examples/embed (a Go program supervised by prefork.ListenAndServe); all
 # runs always go, and the target fails if any did.
 DRILL_NODE := node examples/node/server.js
-drill: build tools
+drill: build tools deps
 	$(GO) build -o bin/embed ./examples/embed
 	@rc=0; bash scripts/drill.sh all || rc=1; \
 	  DRILL_CMD="$(DRILL_NODE)" bash scripts/drill.sh all || rc=1; \
@@ -71,7 +76,7 @@ drill: build tools
 	  exit $$rc
 
 # Three hosts behind HAProxy in network namespaces (root, haproxy).
-cluster-drill: build tools
+cluster-drill: build tools deps
 	bash scripts/cluster-drill.sh
 
 # Build outputs only: bench/ holds tracked results.
