@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/spreadhttp/spread/internal/spreadtest"
 )
@@ -158,4 +161,93 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// sdNote is one sd_notify datagram and the pid the kernel says sent it.
+type sdNote struct {
+	pid  int
+	text string
+}
+
+// notifySocket listens as systemd's NOTIFY_SOCKET would, with the
+// sender's credentials, and returns its path and the datagrams.
+func notifySocket(t *testing.T) (string, <-chan sdNote) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = rc.Control(func(fd uintptr) { _ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1) })
+	notes := make(chan sdNote, 100)
+	go func() {
+		buf, oob := make([]byte, 4096), make([]byte, 256)
+		for {
+			n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+			if err != nil {
+				close(notes)
+				return
+			}
+			pid := 0
+			if scms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+				for i := range scms {
+					if cred, err := unix.ParseUnixCredentials(&scms[i]); err == nil {
+						pid = int(cred.Pid)
+					}
+				}
+			}
+			notes <- sdNote{pid: pid, text: string(buf[:n])}
+		}
+	}()
+	return path, notes
+}
+
+// Under Type=notify with NotifyAccess=main, only the main process may
+// name a new main pid: the old supervisor says MAINPID=<new> and READY=1,
+// and does not say STOPPING=1 while it drains.
+func TestUpgradeTellsSystemdTheNewMainPid(t *testing.T) {
+	path, notes := notifySocket(t)
+	s := spreadtest.StartEnv(t, []string{"NOTIFY_SOCKET=" + path}, "--workers", "2")
+	stopAfterUpgrade(t, s)
+	s.WaitOnline(2, 10*time.Second)
+	old := s.Pid()
+	out, code := s.CLI("upgrade")
+	if code != 0 {
+		t.Fatalf("spread upgrade: exit %d: %s", code, out)
+	}
+	newPid := supervisorPid(t, s)
+	want := "MAINPID=" + strconv.Itoa(newPid)
+	var heard []sdNote
+	spreadtest.Eventually(t, 15*time.Second, "the old supervisor to exit", func() bool {
+		for {
+			select {
+			case n := <-notes:
+				heard = append(heard, n)
+				continue
+			default:
+			}
+			break
+		}
+		return !spreadtest.Alive(old)
+	})
+	handedOver := false
+	for _, n := range heard {
+		if n.pid != old {
+			continue
+		}
+		if strings.Contains(n.text, want) && strings.Contains(n.text, "READY=1") {
+			handedOver = true
+		}
+		if strings.Contains(n.text, "STOPPING=1") {
+			t.Fatalf("the old supervisor told systemd STOPPING=1 after handing over: %q", n.text)
+		}
+	}
+	if !handedOver {
+		t.Fatalf("no %s with READY=1 from the old supervisor %d; heard %+v", want, old, heard)
+	}
 }

@@ -376,7 +376,7 @@ func (c *Client) Upgrade() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// Starting a new generation of workers takes up to twice the start
+	// Starting a new generation of workers takes up to the start
 	// timeout, past the client's default.
 	hc := *c.hc
 	hc.Timeout = 0

@@ -33,7 +33,7 @@ import (
 //     workers accept from the same queues meanwhile, so nothing queued is
 //     lost and nothing is reset.
 //
-// If the new supervisor exits, or is not ready within twice the start
+// If the new supervisor exits, or is not ready within the start
 // timeout, the old one kills it and goes on as if nothing happened; the
 // caller of spread upgrade gets the reason.
 //
@@ -107,7 +107,7 @@ func (s *supervisor) startUpgrade(reply chan<- UpgradeResult) {
 		fail(err.Error())
 		return
 	}
-	s.upgrade = &upgradeState{cmd: cmd, deadline: s.now().Add(2 * s.cfg.StartTimeout), waiters: []chan<- UpgradeResult{reply}}
+	s.upgrade = &upgradeState{cmd: cmd, deadline: s.now().Add(s.cfg.StartTimeout), waiters: []chan<- UpgradeResult{reply}}
 	s.log.Info().Int("new_pid", cmd.Process.Pid).Str("command", s.cfg.Command).Msg("upgrade started")
 }
 
@@ -241,7 +241,7 @@ func (s *supervisor) checkUpgrade(now time.Time) {
 		return
 	}
 	_ = u.cmd.Process.Signal(syscall.SIGKILL)
-	s.upgradeFailed(fmt.Sprintf("the new supervisor was not ready within %s", 2*s.cfg.StartTimeout))
+	s.upgradeFailed(fmt.Sprintf("the new supervisor was not ready within --start-timeout (%s)", s.cfg.StartTimeout))
 }
 
 func (s *supervisor) upgradeFailed(why string) {
