@@ -500,8 +500,15 @@ drill_upgrade() {
   while alive "$first" && (($(now_us) < deadline)); do sleep 0.05; done
   wait "$first" || rc=$?
   ((rc == 0)) || miss "the first supervisor exited $rc"
-  SUP=$("$DRILL_BIN" status --addr "127.0.0.1:$PORT" --json 2>/dev/null |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])' 2>/dev/null || true)
+  # The supervisor serving now: one that is neither upgrading nor handed
+  # over (a loaded machine may still show the last handover under way).
+  deadline=$(($(now_us) + RECOVER_SECONDS * 1000000))
+  SUP=""
+  while [[ -z $SUP ]] && (($(now_us) < deadline)); do
+    SUP=$("$DRILL_BIN" status --addr "127.0.0.1:$PORT" --json 2>/dev/null |
+      python3 -c 'import json,sys; d=json.load(sys.stdin); print("" if d.get("upgrading") or d.get("handed_over") else d["pid"])' 2>/dev/null || true)
+    [[ -n $SUP ]] || sleep 0.1
+  done
   [[ $SUP =~ ^[0-9]+$ ]] || fail_setup "no supervisor answers after the upgrades"
   wait_workers || miss "workers ${WORKERS}/${DRILL_WORKERS} after ${RECOVER_SECONDS}s"
   # Not this shell's child: stop it and watch it go.

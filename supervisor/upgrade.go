@@ -212,12 +212,14 @@ func (s *supervisor) upgradeReady(pid int) {
 	u.done = true
 	s.handedOver = true
 	s.log.Info().Int("new_pid", pid).Msg("upgrade: the new supervisor is serving; draining the old workers")
-	s.finishUpgrade(UpgradeResult{Pid: pid})
+	// Stop serving the control socket before answering spread upgrade, so
+	// that whatever the caller asks next is answered by the new one.
 	for _, h := range s.hooks {
 		if t, ok := h.(interface{ handOver(pid int) }); ok {
 			t.handOver(pid)
 		}
 	}
+	s.finishUpgrade(UpgradeResult{Pid: pid})
 	s.stop("upgrade", false)
 }
 
