@@ -249,6 +249,24 @@ func listenerFile(ln net.Listener) *os.File {
 	return f
 }
 
+// keepNonblocking puts the listeners back in non-blocking mode after
+// their duplicates went to a child through exec.Cmd.ExtraFiles: os/exec
+// calls File.Fd, which makes the file description blocking, and it is the
+// same description as ours. A blocking listener would park an Accept in
+// the kernel, where Close cannot reach it: the next Close (an upgrade's
+// handover, the stop) would then hang.
+func (c *control) keepNonblocking() {
+	for _, ln := range []net.Listener{c.ln, c.mln} {
+		sc, ok := ln.(syscall.Conn)
+		if !ok {
+			continue
+		}
+		if rc, err := sc.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) { _ = syscall.SetNonblock(int(fd), true) })
+		}
+	}
+}
+
 // handOver stops serving the control socket and metrics, now served by
 // the new supervisor of an upgrade, and leaves the socket file to it.
 // Requests already being answered finish.
