@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spreadhttp/spread/internal/spreadtest"
-	"github.com/spreadhttp/spread/supervisor"
 )
 
 // execServer is the command line of testdata/execserver.py, a one-request-
@@ -18,20 +16,6 @@ import (
 var execServer = []string{"--", "python3", "testdata/execserver.py"}
 
 func execArgs(flags ...string) []string { return append(flags, execServer...) }
-
-// statusJSON returns the server's status as `spread status --json` prints it.
-func statusJSON(t *testing.T, s *spreadtest.Server) supervisor.Status {
-	t.Helper()
-	out, code := s.CLI("status", "--json")
-	if code != 0 {
-		t.Fatalf("spread status --json exited %d: %s", code, out)
-	}
-	var st supervisor.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatalf("status JSON: %v\n%s", err, out)
-	}
-	return st
-}
 
 // hungEvents counts the log's "worker hung" events of either detector.
 func hungEvents(s *spreadtest.Server) int {
@@ -131,7 +115,7 @@ func TestNotifyReadinessAndStatusShowInSpreadStatus(t *testing.T) {
 	if time.Since(start) > 14*time.Second {
 		t.Fatalf("online only after %s: READY=1 was not what made the workers online", time.Since(start))
 	}
-	st := statusJSON(t, s)
+	st := statusOf(t, s)
 	if st.Command != "python3 testdata/execserver.py" {
 		t.Fatalf("status command %q", st.Command)
 	}
@@ -160,7 +144,7 @@ func TestQueueLengthIsShownInStatusAndMetrics(t *testing.T) {
 	const n = 5
 	statuses := queuedRequests(t, s.Addr, n)
 	spreadtest.Eventually(t, 5*time.Second, "5 connections in the queue", func() bool {
-		return statusJSON(t, s).Workers[0].Queue == n
+		return statusOf(t, s).Workers[0].Queue == n
 	})
 	r, err := spreadtest.Get(spreadtest.Client(), fmt.Sprintf("http://127.0.0.1:%d/metrics", mport))
 	if err != nil || !strings.Contains(r.Body, `spread_slot_queue_length{slot="0"} 5`) {
@@ -172,7 +156,7 @@ func TestQueueLengthIsShownInStatusAndMetrics(t *testing.T) {
 	if ok := collect(t, statuses, n, 10*time.Second); ok != n {
 		t.Fatalf("%d of %d queued requests got 200", ok, n)
 	}
-	if st := statusJSON(t, s); st.Workers[0].Queue != 0 || st.Workers[0].Requests == nil {
+	if st := statusOf(t, s); st.Workers[0].Queue != 0 || st.Workers[0].Requests == nil {
 		t.Fatalf("after the queue drained: queue %d, requests %v", st.Workers[0].Queue, st.Workers[0].Requests)
 	}
 }

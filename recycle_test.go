@@ -60,7 +60,7 @@ func TestLeakingExecWorkerIsRecycledAtItsMemoryLimitLosingNothing(t *testing.T) 
 		t.Fatalf("recycling event %v", ev)
 	}
 	s.WaitOnline(2, 10*time.Second)
-	st := statusJSON(t, s)
+	st := statusOf(t, s)
 	if st.Exits["recycled: max-memory"] < 1 {
 		t.Fatalf("status exits %v lack the recycle", st.Exits)
 	}
@@ -100,7 +100,7 @@ func TestCrashLoopingSlotShowsItsBackoffAndWarnsOnce(t *testing.T) {
 	})
 	var row *struct{ at *time.Time }
 	spreadtest.Eventually(t, 10*time.Second, "slot 1 in backoff in the status", func() bool {
-		for _, w := range statusJSON(t, s).Workers {
+		for _, w := range statusOf(t, s).Workers {
 			if w.Slot == 1 && w.RestartAt != nil && len(w.RecentExits) >= 3 {
 				row = &struct{ at *time.Time }{w.RestartAt}
 				if d := w.RecentExits[len(w.RecentExits)-1].Detail; d != "exited with code 3" {
@@ -191,7 +191,7 @@ func TestWorkerKilledByTheOOMKillerIsReportedAsSuch(t *testing.T) {
 		return countOf(exitReasons(s), "killed by the OOM killer") == 1
 	})
 	s.WaitOnline(2, 10*time.Second)
-	if st := statusJSON(t, s); st.Exits["killed by the OOM killer"] != 1 {
+	if st := statusOf(t, s); st.Exits["killed by the OOM killer"] != 1 {
 		t.Fatalf("status exits %v", st.Exits)
 	}
 	if out, err := exec.Command("cat", procs).Output(); err != nil || len(out) == 0 {

@@ -66,7 +66,7 @@ func TestScaleDownWithSteeringMigratesTheRetiredQueue(t *testing.T) {
 	const n = 20
 	statuses := queuedRequests(t, s.Addr, n)
 	spreadtest.Eventually(t, 5*time.Second, "connections queued on slot 1", func() bool {
-		for _, w := range statusJSON(t, s).Workers {
+		for _, w := range statusOf(t, s).Workers {
 			if w.Slot == 1 && w.Queue >= 3 {
 				return true
 			}

@@ -20,7 +20,7 @@ import (
 // supervisorPid is the pid the control socket's server reports.
 func supervisorPid(t *testing.T, s *spreadtest.Server) int {
 	t.Helper()
-	return statusJSON(t, s).Pid
+	return statusOf(t, s).Pid
 }
 
 // stopAfterUpgrade stops whichever supervisor serves s's address now, and
@@ -50,7 +50,7 @@ func stopAfterUpgrade(t *testing.T, s *spreadtest.Server) {
 func workerPids(t *testing.T, s *spreadtest.Server) []int {
 	t.Helper()
 	var pids []int
-	for _, w := range statusJSON(t, s).Workers {
+	for _, w := range statusOf(t, s).Workers {
 		pids = append(pids, w.Pid)
 	}
 	return pids
