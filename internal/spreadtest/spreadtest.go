@@ -133,7 +133,9 @@ func StartWith(t testing.TB, bin string, args ...string) *Server {
 // caller may close its copy of out once StartLoggingTo returns.
 func StartLoggingTo(t testing.TB, out *os.File, args ...string) *Server {
 	t.Helper()
-	return start(t, Binary(t), fmt.Sprintf("127.0.0.1:%d", FreePort(t)), nil, args, out)
+	return start(t, Binary(t), fmt.Sprintf("127.0.0.1:%d", FreePort(t)), nil, args, func(cmd *exec.Cmd) {
+		cmd.Stdout, cmd.Stderr = out, out
+	})
 }
 
 // StartEnv is Start with extra environment variables (KEY=value).
@@ -148,17 +150,18 @@ func StartAt(t testing.TB, addr string, args ...string) *Server {
 	return start(t, Binary(t), addr, nil, args)
 }
 
-// start runs the server; its output goes to out when given, else to Log.
-func start(t testing.TB, bin, addr string, env, args []string, out ...*os.File) *Server {
+// start runs the server, its output in Log; adjust, when given, changes
+// the command before it starts (another output, another user).
+func start(t testing.TB, bin, addr string, env, args []string, adjust ...func(*exec.Cmd)) *Server {
 	t.Helper()
 	full := append([]string{"serve", "--addr", addr, "--log-format", "json"}, args...)
 	cmd := exec.Command(bin, full...)
 	log := &Log{}
 	cmd.Stdout, cmd.Stderr = log, log
-	if len(out) > 0 {
-		cmd.Stdout, cmd.Stderr = out[0], out[0]
-	}
 	cmd.Env = append(append(os.Environ(), "GOTRACEBACK=all"), env...)
+	for _, f := range adjust {
+		f(cmd)
+	}
 	// A process spread started and that outlives it (a test gone wrong)
 	// would hold the log pipe open and Wait with it forever.
 	cmd.WaitDelay = 10 * time.Second

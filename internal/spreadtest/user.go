@@ -110,28 +110,5 @@ func UserDir(t testing.TB, uid int, mode os.FileMode) string {
 func StartAs(t testing.TB, uid int, env []string, args ...string) *Server {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	full := append([]string{"serve", "--addr", addr, "--log-format", "json"}, args...)
-	cmd := exec.Command(SharedBinary(t), full...)
-	AsUser(cmd, uid)
-	log := &Log{}
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Env = append(append(os.Environ(), "GOTRACEBACK=all"), env...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &Server{t: t, Cmd: cmd, Addr: addr, log: log, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(s.done)
-	}()
-	t.Cleanup(func() {
-		if !s.Exited() {
-			_ = cmd.Process.Kill()
-			<-s.done
-		}
-		if t.Failed() {
-			t.Logf("spread log (uid %d):\n%s", uid, log.String())
-		}
-	})
-	return s
+	return start(t, SharedBinary(t), addr, env, args, func(cmd *exec.Cmd) { AsUser(cmd, uid) })
 }
