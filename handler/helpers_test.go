@@ -52,17 +52,22 @@ type running struct {
 }
 
 // start serves a new Server for engine on ln, or on a fresh 127.0.0.1:0
-// listener if ln is nil. Cleanup drains it.
-func start(t *testing.T, engine string, ln net.Listener) *running {
+// listener if ln is nil; adjust, when given, changes its Options first.
+// Cleanup drains it.
+func start(t *testing.T, engine string, ln net.Listener, adjust ...func(*Options)) *running {
 	t.Helper()
 	rec := &countingRecorder{}
-	srv, err := New(Options{
+	o := Options{
 		Slot:     testSlot,
 		Pid:      testPid,
 		Engine:   engine,
 		Recorder: rec,
 		Log:      zerolog.New(zerolog.NewTestWriter(t)),
-	})
+	}
+	for _, f := range adjust {
+		f(&o)
+	}
+	srv, err := New(o)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -1,13 +1,10 @@
 package handler
 
 import (
-	"context"
-	"net"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 )
 
@@ -16,54 +13,38 @@ import (
 // once release is closed.
 func startUser(t *testing.T, engine string, entered chan<- struct{}, release <-chan struct{}) *running {
 	t.Helper()
-	rec := &countingRecorder{}
-	o := Options{Engine: engine, Recorder: rec, Log: zerolog.New(zerolog.NewTestWriter(t))}
-	switch engine {
-	case engineNetHTTP:
-		o.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			switch r.URL.Path {
-			case "/missing":
-				http.NotFound(w, r)
-			case "/empty": // writes nothing: an implicit 200
-			case "/slow":
-				entered <- struct{}{}
-				<-release
-				w.Write([]byte("slow"))
-			default:
-				w.Write([]byte("mine"))
-			}
-		})
-	case engineFastHTTP:
-		o.FastHandler = func(ctx *fasthttp.RequestCtx) {
-			switch string(ctx.Path()) {
-			case "/missing":
-				ctx.SetStatusCode(404)
-			case "/empty":
-			case "/slow":
-				entered <- struct{}{}
-				<-release
-				ctx.WriteString("slow")
-			default:
-				ctx.WriteString("mine")
+	return start(t, engine, nil, func(o *Options) {
+		switch engine {
+		case engineNetHTTP:
+			o.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/missing":
+					http.NotFound(w, r)
+				case "/empty": // writes nothing: an implicit 200
+				case "/slow":
+					entered <- struct{}{}
+					<-release
+					w.Write([]byte("slow"))
+				default:
+					w.Write([]byte("mine"))
+				}
+			})
+		case engineFastHTTP:
+			o.FastHandler = func(ctx *fasthttp.RequestCtx) {
+				switch string(ctx.Path()) {
+				case "/missing":
+					ctx.SetStatusCode(404)
+				case "/empty":
+				case "/slow":
+					entered <- struct{}{}
+					<-release
+					ctx.WriteString("slow")
+				default:
+					ctx.WriteString("mine")
+				}
 			}
 		}
-	}
-	srv, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &running{srv: srv, rec: rec, addr: ln.Addr().String(), served: make(chan error, 1)}
-	go func() { r.served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
 	})
-	return r
 }
 
 func TestProgramsHandlerIsCountedAndDrainedLikeTheRoutes(t *testing.T) {
