@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -218,108 +217,6 @@ func TestBadTLSPairIsOneLineErrorBeforeAnyWorkerStarts(t *testing.T) {
 	}
 }
 
-// tlsLoad drives GET / over TLS from conns goroutines, each on its own
-// keep-alive HTTP/1.1 connection (reconnecting when the server closes it),
-// until stop is closed or maxDuration passes. Like spreadtest.Load it never
-// retries: a request written and not fully answered counts as failed. It
-// records the serial number of the certificate each connection was served.
-type tlsLoad struct {
-	addr  string
-	cfg   *tls.Config
-	conns int
-
-	ok, failed atomic.Int64
-	mu         sync.Mutex
-	errs       map[string]int
-	serials    map[string]int // certificate serial -> connections
-	stop       chan struct{}
-	wg         sync.WaitGroup
-}
-
-func (l *tlsLoad) start(maxDuration time.Duration) {
-	l.errs, l.serials, l.stop = map[string]int{}, map[string]int{}, make(chan struct{})
-	deadline := time.Now().Add(maxDuration)
-	for range l.conns {
-		l.wg.Add(1)
-		go l.run(deadline)
-	}
-}
-
-func (l *tlsLoad) finish() {
-	close(l.stop)
-	l.wg.Wait()
-}
-
-func (l *tlsLoad) fail(err error) {
-	l.failed.Add(1)
-	l.mu.Lock()
-	l.errs[err.Error()]++
-	l.mu.Unlock()
-}
-
-func (l *tlsLoad) run(deadline time.Time) {
-	defer l.wg.Done()
-	var conn *tls.Conn
-	var br *bufio.Reader
-	defer func() {
-		if conn != nil {
-			conn.Close()
-		}
-	}()
-	for {
-		select {
-		case <-l.stop:
-			return
-		default:
-		}
-		if time.Now().After(deadline) {
-			return
-		}
-		if conn == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			c, err := (&tls.Dialer{Config: l.cfg}).DialContext(ctx, "tcp", l.addr)
-			cancel()
-			if err != nil {
-				l.fail(fmt.Errorf("dial: %w", err))
-				continue
-			}
-			conn, br = c.(*tls.Conn), bufio.NewReader(c)
-			l.mu.Lock()
-			l.serials[conn.ConnectionState().PeerCertificates[0].SerialNumber.String()]++
-			l.mu.Unlock()
-		}
-		closeAfter, err := l.roundTrip(conn, br)
-		if err != nil {
-			l.fail(err)
-		}
-		if err != nil || closeAfter {
-			conn.Close()
-			conn = nil
-		}
-	}
-}
-
-func (l *tlsLoad) roundTrip(conn *tls.Conn, br *bufio.Reader) (closeAfter bool, err error) {
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: spread\r\n\r\n"); err != nil {
-		return true, fmt.Errorf("write: %w", err)
-	}
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return true, fmt.Errorf("read response: %w", err)
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return true, fmt.Errorf("read body: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return resp.Close, fmt.Errorf("status %d", resp.StatusCode)
-	}
-	l.ok.Add(1)
-	return resp.Close, nil
-}
-
 // servedSerial is the serial number of the certificate a new connection
 // to addr is served.
 func servedSerial(t *testing.T, addr string, pool *x509.CertPool) string {
@@ -344,31 +241,51 @@ func TestReloadRotatesTheCertificateUnderTLSLoadLosingNothing(t *testing.T) {
 				t.Fatalf("served serial %s before the rotation, want the old %s", got, oldPair.cert.SerialNumber)
 			}
 
-			l := &tlsLoad{addr: s.Addr, cfg: &tls.Config{RootCAs: pool}, conns: 16}
-			l.start(60 * time.Second)
+			// spreadtest.Load over TLS, counting the certificate serial
+			// each connection was served.
+			var mu sync.Mutex
+			serials := map[string]int{}
+			l := &spreadtest.Load{Addr: s.Addr, Conns: 16, KeepAlive: true, MaxRequests: 2_000_000, MaxDuration: 60 * time.Second,
+				Dial: func(addr string) (net.Conn, error) {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					c, err := (&tls.Dialer{Config: &tls.Config{RootCAs: pool}}).DialContext(ctx, "tcp", addr)
+					if err != nil {
+						return nil, err
+					}
+					mu.Lock()
+					serials[c.(*tls.Conn).ConnectionState().PeerCertificates[0].SerialNumber.String()]++
+					mu.Unlock()
+					return c, nil
+				}}
+			l.Start()
 			newPair.install(t, certPath, keyPath)
 			if out, code := s.CLI("reload"); code != 0 {
-				l.finish()
+				l.Stop()
 				t.Fatalf("spread reload: exit %d: %s", code, out)
 			}
 			waitEvents(t, s, "reload finished", 1, 20*time.Second)
 			// Once the old workers have drained, every connection is a new
 			// worker's; let the load run on them for a moment.
 			s.WaitOnline(2, 15*time.Second)
-			before := l.ok.Load()
+			before, _ := l.Done()
 			spreadtest.Eventually(t, 10*time.Second, "200 more requests after the reload", func() bool {
-				return l.ok.Load() >= before+200
+				ok, _ := l.Done()
+				return ok >= before+200
 			})
-			l.finish()
-			t.Logf("TLS load: %d ok, %d failed, connections per certificate serial %v", l.ok.Load(), l.failed.Load(), l.serials)
-			if n := l.failed.Load(); n != 0 {
-				t.Fatalf("%d requests lost: %v", n, l.errs)
+			l.Stop()
+			ok, failed := l.Done()
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("TLS load: %d ok, %d failed, connections per certificate serial %v", ok, failed, serials)
+			if failed != 0 {
+				t.Fatalf("%d requests lost: %v", failed, l.Errors())
 			}
-			if l.ok.Load() < 200 {
-				t.Fatalf("only %d requests answered: the load did not run", l.ok.Load())
+			if ok < 200 {
+				t.Fatalf("only %d requests answered: the load did not run", ok)
 			}
-			if l.serials[newPair.cert.SerialNumber.String()] == 0 {
-				t.Fatalf("no load connection was served the new certificate: %v", l.serials)
+			if serials[newPair.cert.SerialNumber.String()] == 0 {
+				t.Fatalf("no load connection was served the new certificate: %v", serials)
 			}
 			for range 10 {
 				if got := servedSerial(t, s.Addr, pool); got != newPair.cert.SerialNumber.String() {

@@ -28,6 +28,9 @@ type Load struct {
 	MaxRequests int64
 	// MaxDuration bounds the whole run as well.
 	MaxDuration time.Duration
+	// Dial opens each connection; nil means a plain TCP dial with a 5 s
+	// timeout. A TLS load dials (and handshakes) here.
+	Dial func(addr string) (net.Conn, error)
 
 	ok, failed, sent atomic.Int64
 	mu               sync.Mutex
@@ -110,7 +113,11 @@ func (l *Load) run(deadline time.Time) {
 			return
 		}
 		if conn == nil {
-			c, err := net.DialTimeout("tcp", l.Addr, 5*time.Second)
+			dial := l.Dial
+			if dial == nil {
+				dial = func(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, 5*time.Second) }
+			}
+			c, err := dial(l.Addr)
 			if err != nil {
 				l.fail(fmt.Errorf("dial: %w", err))
 				continue
