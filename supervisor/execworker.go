@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -185,18 +184,8 @@ func closeOnExecAbove(n int) error {
 // itself, plus the socket-activation protocol for fd 3 and spread's notify
 // socket.
 func execEnviron(env []string, spec workerSpec, pid int) []string {
-	drop := []string{workerEnv + "=", "LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=",
-		"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "SPREAD_SLOT=", "SPREAD_WORKERS="}
-	out := make([]string, 0, len(env)+8)
-next:
-	for _, kv := range env {
-		for _, p := range drop {
-			if strings.HasPrefix(kv, p) {
-				continue next
-			}
-		}
-		out = append(out, kv)
-	}
+	out := withoutVars(env, workerEnv, "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+		"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "SPREAD_SLOT", "SPREAD_WORKERS")
 	p := strconv.Itoa(pid)
 	out = append(out, "LISTEN_FDS=1", "LISTEN_PID="+p, "LISTEN_FDNAMES=http",
 		"SPREAD_SLOT="+strconv.Itoa(spec.Slot), "SPREAD_WORKERS="+strconv.Itoa(spec.Workers))

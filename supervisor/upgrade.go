@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -174,7 +175,7 @@ func (s *supervisor) spawnSuccessor() (*exec.Cmd, error) {
 		return nil, err
 	}
 	cmd := exec.Command(s.cfg.Command, s.cfg.Args...)
-	cmd.Env = append(withoutVar(os.Environ(), upgradeEnv), upgradeEnv+"="+string(raw))
+	cmd.Env = append(withoutVars(os.Environ(), upgradeEnv), upgradeEnv+"="+string(raw))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.ExtraFiles = files
 	err = cmd.Start()
@@ -344,11 +345,12 @@ func inheritedListener(fd int, name string) (net.Listener, error) {
 	return ln, nil
 }
 
-// withoutVar drops name from an environment.
-func withoutVar(env []string, name string) []string {
-	out := env[:0:0]
+// withoutVars returns a copy of env without the variables named.
+func withoutVars(env []string, names ...string) []string {
+	out := make([]string, 0, len(env)+8)
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, name+"=") {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(names, name) {
 			out = append(out, kv)
 		}
 	}
