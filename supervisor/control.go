@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 )
 
 // The control interface is HTTP on a Unix socket of mode 0600 in a 0700
@@ -237,34 +238,29 @@ func (c *control) close() {
 func (c *control) listenerFile() *os.File { return listenerFile(c.ln) }
 func (c *control) metricsFile() *os.File  { return listenerFile(c.mln) }
 
+// listenerFile duplicates ln's descriptor into a file of its own. It
+// does not use the listener's File method: that file's Fd, which os/exec
+// calls on ExtraFiles, switches the shared file description to blocking
+// mode, and an Accept that enters the kernel in that moment parks there,
+// out of reach of Close, so the handover or the stop would hang. A file
+// made with os.NewFile from an already non-blocking descriptor keeps it
+// non-blocking.
 func listenerFile(ln net.Listener) *os.File {
-	fl, ok := ln.(interface{ File() (*os.File, error) })
+	sc, ok := ln.(syscall.Conn)
 	if !ok {
 		return nil
 	}
-	f, err := fl.File()
+	rc, err := sc.SyscallConn()
 	if err != nil {
 		return nil
 	}
-	return f
-}
-
-// keepNonblocking puts the listeners back in non-blocking mode after
-// their duplicates went to a child through exec.Cmd.ExtraFiles: os/exec
-// calls File.Fd, which makes the file description blocking, and it is the
-// same description as ours. A blocking listener would park an Accept in
-// the kernel, where Close cannot reach it: the next Close (an upgrade's
-// handover, the stop) would then hang.
-func (c *control) keepNonblocking() {
-	for _, ln := range []net.Listener{c.ln, c.mln} {
-		sc, ok := ln.(syscall.Conn)
-		if !ok {
-			continue
-		}
-		if rc, err := sc.SyscallConn(); err == nil {
-			_ = rc.Control(func(fd uintptr) { _ = syscall.SetNonblock(int(fd), true) })
-		}
+	dup := -1
+	if err := rc.Control(func(fd uintptr) {
+		dup, _ = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil || dup < 0 {
+		return nil
 	}
+	return os.NewFile(uintptr(dup), "spread-control")
 }
 
 // handOver stops serving the control socket and metrics, now served by

@@ -178,13 +178,7 @@ func (s *supervisor) spawnSuccessor() (*exec.Cmd, error) {
 	cmd.Env = append(withoutVars(os.Environ(), upgradeEnv), upgradeEnv+"="+string(raw))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.ExtraFiles = files
-	err = cmd.Start()
-	for _, h := range s.hooks {
-		if c, ok := h.(*control); ok {
-			c.keepNonblocking()
-		}
-	}
-	if err != nil {
+	if err := cmd.Start(); err != nil {
 		r.Close()
 		aw.Close()
 		return nil, fmt.Errorf("upgrade: start %s: %w", s.cfg.Command, err)
