@@ -140,6 +140,5 @@ func (s *supervisor) startFailure(w *worker) string {
 	if w.failure != "" {
 		return w.failure
 	}
-	code, sig := exitDetail(w.cmd.ProcessState)
-	return "new worker " + describeExit(code, sig) + " before coming online"
+	return "new worker " + describeExit(w.end.code, w.end.signal) + " before coming online"
 }

@@ -70,6 +70,7 @@ type supervisor struct {
 	log    zerolog.Logger
 	policy Policy
 	now    func() time.Time
+	procs  processStarter // starts the workers' processes
 
 	slots   []*slot
 	workers map[int]*worker // every worker not yet reaped, by pid
@@ -181,20 +182,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	s := &supervisor{
-		cfg:     cfg,
-		log:     cfg.Log,
-		policy:  cfg.policy(),
-		now:     time.Now,
-		workers: map[int]*worker{},
-		exits:   map[string]uint64{},
-		oom:     newOOMCounter(),
-		board:   board,
-		events:  make(chan event, 64),
-		calls:   make(chan func()),
-		sigs:    make(chan os.Signal, 8),
-		done:    make(chan struct{}),
-	}
+	s := newSupervisor(cfg, board)
 	defer s.board.close()
 	signal.Notify(s.sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT,
 		syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1, syscall.SIGUSR2)
@@ -247,6 +235,26 @@ func Run(ctx context.Context, cfg Config) error {
 	return s.loop(ctx)
 }
 
+// newSupervisor is the state of a server about to start, with cfg's
+// defaults applied, its workers started as child processes sharing board.
+func newSupervisor(cfg Config, board *scoreboard) *supervisor {
+	return &supervisor{
+		cfg:     cfg,
+		log:     cfg.Log,
+		policy:  cfg.policy(),
+		now:     time.Now,
+		procs:   &osStarter{command: cfg.Command, args: cfg.Args, board: board.file, log: cfg.Log},
+		workers: map[int]*worker{},
+		exits:   map[string]uint64{},
+		oom:     newOOMCounter(),
+		board:   board,
+		events:  make(chan event, 64),
+		calls:   make(chan func()),
+		sigs:    make(chan os.Signal, 8),
+		done:    make(chan struct{}),
+	}
+}
+
 // warnMigrateReq logs once when the kernel will reset the queue of a
 // socket that is finally closed (scale-down, shutdown), instead of moving
 // its connections to another socket of the group.
@@ -291,16 +299,26 @@ func (s *supervisor) loop(ctx context.Context) error {
 			pause.resume(s)
 			s.onTick()
 		}
-		s.updateSteering()
-		t.Reset(pause.sleep(s, max(time.Millisecond, min(maxWait, s.nextDeadline().Sub(s.now())))))
-		if s.stopping && len(s.workers) == 0 {
-			s.closeSlots()
-			if s.err == nil {
-				s.log.Info().Msg("supervisor stopped")
-			}
+		if s.settled() {
 			return s.err
 		}
+		t.Reset(pause.sleep(s, max(time.Millisecond, min(maxWait, s.nextDeadline().Sub(s.now())))))
 	}
+}
+
+// settled runs after every turn of the loop: it brings the steering
+// program up to date and reports whether the server has ended, a stop
+// whose last worker is gone.
+func (s *supervisor) settled() bool {
+	s.updateSteering()
+	if !s.stopping || len(s.workers) > 0 {
+		return false
+	}
+	s.closeSlots()
+	if s.err == nil {
+		s.log.Info().Msg("supervisor stopped")
+	}
+	return true
 }
 
 // call runs fn in the loop and waits for it; false if the loop has ended.
@@ -360,7 +378,7 @@ func (s *supervisor) startWorker(sl *slot) {
 func (s *supervisor) handle(ev event) {
 	w := ev.w
 	if ev.exit != nil {
-		s.onExit(w, ev.exit)
+		s.onExit(w, *ev.exit)
 		return
 	}
 	switch ev.msg.word {
@@ -434,14 +452,14 @@ func (s *supervisor) changed() {
 	}
 }
 
-func (s *supervisor) onExit(w *worker, st *os.ProcessState) {
+func (s *supervisor) onExit(w *worker, end exitStatus) {
 	delete(s.workers, w.pid)
-	w.ch.Close()
+	w.end = end
 	sl := w.slot
 	sl.past = sl.past.Add(s.board.read(w.board))
 	s.board.release(w.board)
 
-	code, sig := exitDetail(st)
+	code, sig := end.code, end.signal
 	uptime := s.now().Sub(w.started)
 	exit := s.explainExit(w, code, sig)
 	s.exits[exit.Reason]++
