@@ -63,7 +63,7 @@ func (s *supervisor) cutDrainDelay(sig syscall.Signal) bool {
 // and the signal's default action kills a process that does not catch it.
 func (s *supervisor) tellLeaving() {
 	for pid, w := range s.workers {
-		if w.exec || !w.online || w.reason != "" || s.drain.told[pid] {
+		if w.exec || w.state != stateOnline || s.drain.told[pid] {
 			continue
 		}
 		s.drain.told[pid] = true

@@ -29,6 +29,16 @@ func (h *loopHarness) drainFor(d time.Duration) {
 	}
 }
 
+// state is the status's word for worker pid, "" when it has no row.
+func (h *loopHarness) state(pid int) string {
+	for _, w := range h.s.status().Workers {
+		if w.Pid == pid {
+			return w.State
+		}
+	}
+	return ""
+}
+
 func TestEverySlotFailingAtStartEndsTheServer(t *testing.T) {
 	h := newLoopHarness(t, Config{Workers: 2}, always(diesYoung))
 	h.errContains("no worker came online")
@@ -176,6 +186,12 @@ func TestHungWorkerIsReplacedAtOnceAndKilledAfterItsGrace(t *testing.T) {
 	}
 	if !hung.got(syscall.SIGQUIT) || !hung.got(syscall.SIGCONT) || hung.gone {
 		t.Fatalf("hung worker: signals %v, gone %v; want SIGQUIT and SIGCONT, still there", hung.signals, hung.gone)
+	}
+	if st := h.state(hung.pid()); st != "hung" {
+		t.Errorf("status shows the hung worker as %q", st)
+	}
+	if st := h.state(h.current(0)); st != "starting" {
+		t.Errorf("status shows the replacement as %q", st)
 	}
 	quitAt := h.now
 	h.until("the hung worker killed", hungGrace+time.Second, func() bool { return hung.gone })

@@ -23,22 +23,24 @@ import (
 // worker is the supervisor's record of one worker process. It is owned by
 // the supervisor loop.
 type worker struct {
-	slot     *slot
-	pid      int
-	proc     process
-	board    int
-	started  time.Time
-	online   bool
+	slot    *slot
+	pid     int
+	proc    process
+	board   int
+	started time.Time
+	// state is where the worker is in its life (workerstate.go).
+	state workerState
+	// onlineAt is when the worker came online; zero while it has not.
+	onlineAt time.Time
 	lastBeat time.Time
 	// failure is the reason the worker gave for not starting, if any.
 	failure string
 	// reason says why the supervisor ended this worker (one of the
 	// reason constants); empty while the supervisor wants it alive.
 	reason string
-	// quitAt is when a hung worker got SIGQUIT; killAt is when a worker
-	// told to stop gets SIGKILL if it is still there.
-	quitAt, killAt time.Time
-	killed         bool
+	// killAt is when a draining or hung worker gets SIGKILL if it is
+	// still there; zero when none is due.
+	killAt time.Time
 
 	// exec marks a worker that runs the user's command (exec mode).
 	exec bool
@@ -49,8 +51,6 @@ type worker struct {
 	watchdog bool
 	// notified is the last STATUS= an exec worker sent.
 	notified string
-	// notifiedStopping is set when an exec worker sent STOPPING=1.
-	notifiedStopping bool
 
 	// maxRequests and maxAge are this worker's recycling limits, jitter
 	// included; 0 means none.
@@ -273,13 +273,12 @@ func unixSignalName(sig syscall.Signal) string {
 	return "signal " + strconv.Itoa(int(sig))
 }
 
-// judgedByBeat reports whether w's silence means it is hung: w is online,
-// not told to stop (a draining worker answers to its kill deadline, and an
-// exec worker may stop pinging once it drains, as systemd allows), and it
-// beats: a built-in worker always does, an exec worker once it sent
-// WATCHDOG=1.
+// judgedByBeat reports whether w's silence means it is hung: w is online
+// (a draining worker answers to its kill deadline, and an exec worker may
+// stop pinging once it drains, as systemd allows), and it beats: a
+// built-in worker always does, an exec worker once it sent WATCHDOG=1.
 func (w *worker) judgedByBeat() bool {
-	return w.online && w.reason == "" && !w.notifiedStopping && (!w.exec || w.watchdog)
+	return w.state == stateOnline && (!w.exec || w.watchdog)
 }
 
 // slotSocket is a slot's listening socket as the supervisor holds it: a

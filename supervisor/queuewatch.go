@@ -73,7 +73,7 @@ func (s *supervisor) sampleQueue(sl *slot, now time.Time) {
 		return
 	}
 	w := sl.current
-	if w == nil || !w.online || w.reason != "" || w.notifiedStopping || s.stopping {
+	if w == nil || w.state != stateOnline || s.stopping {
 		q.length, q.stuckSince = n, time.Time{}
 		return
 	}
@@ -144,11 +144,12 @@ func (s *supervisor) onNote(n note) {
 		w.watchdog = true
 		w.lastBeat = s.now()
 	}
-	if n.fields["STOPPING"] == "1" && !w.notifiedStopping {
-		w.notifiedStopping = true
+	if n.fields["STOPPING"] == "1" && w.state == stateOnline {
+		// It drains by itself: no kill deadline until spread asks too.
+		w.state = stateDraining
 		s.log.Info().Int("slot", w.slot.index).Int("pid", w.pid).Msg("worker stopping")
 	}
-	if n.fields["READY"] == "1" && !w.online && w.reason == "" && w.failure == "" {
+	if n.fields["READY"] == "1" && w.state == stateStarting && w.failure == "" {
 		s.onOnline(w)
 	}
 }

@@ -59,7 +59,7 @@ func (s *supervisor) checkRecycle(now time.Time) {
 	}
 	for _, sl := range s.slots {
 		w := sl.current
-		if w == nil || !w.online || w.reason != "" || sl.retiring || sl.next != nil || now.Before(sl.recycleRetryAt) {
+		if w == nil || w.state != stateOnline || sl.retiring || sl.next != nil || now.Before(sl.recycleRetryAt) {
 			continue
 		}
 		if limit, detail := s.overLimit(w, now); limit != "" {

@@ -41,8 +41,9 @@ type Status struct {
 type WorkerStatus struct {
 	Slot int `json:"slot"`
 	Pid  int `json:"pid"`
-	// State is one of starting, online, replacing (a reload's new worker
-	// coming up), draining, hung, or restarting (no worker; one is due).
+	// State is one of starting, online, replacing (a reload's or
+	// recycle's new worker coming up), draining, hung, killed (SIGKILLed,
+	// its exit not reaped yet), or restarting (no worker; one is due).
 	State  string  `json:"state"`
 	Uptime float64 `json:"uptime_seconds"`
 	Counts Counts  `json:"counts"`
@@ -137,16 +138,9 @@ func (s *supervisor) status() Status {
 
 func (s *supervisor) workerStatus(w *worker, now time.Time) WorkerStatus {
 	sl := w.slot
-	state := "online"
-	switch {
-	case w.reason == reasonHung:
-		state = "hung"
-	case w.reason != "", w.notifiedStopping:
-		state = "draining"
-	case sl.next == w:
+	state := w.state.String()
+	if w.state == stateStarting && sl.next == w {
 		state = "replacing"
-	case !w.online:
-		state = "starting"
 	}
 	c := s.board.read(w.board)
 	rss, cpu := procUsage(w.pid)

@@ -122,7 +122,7 @@ func (s *supervisor) stopSteering(why string) {
 func (s *supervisor) eligible(sl *slot) bool {
 	w := sl.current
 	return !s.stopping && sl.socket != nil && !sl.retiring && !sl.steer.out &&
-		w != nil && w.online && w.reason == "" && !w.notifiedStopping
+		w != nil && w.state == stateOnline
 }
 
 // updateSteering tells the program which slots are eligible; it writes

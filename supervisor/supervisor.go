@@ -420,11 +420,11 @@ func (s *supervisor) adoptSocket(sl *slot, fd int) {
 }
 
 func (s *supervisor) onOnline(w *worker) {
-	if w.online || w.reason != "" {
+	if w.state != stateStarting {
 		return
 	}
 	sl := w.slot
-	w.online, w.lastBeat = true, s.now()
+	w.state, w.onlineAt, w.lastBeat = stateOnline, s.now(), s.now()
 	s.everOnline = true
 	s.log.Info().Int("slot", sl.index).Int("pid", w.pid).Dur("after", s.now().Sub(w.started)).Msg("worker online")
 	if sl.next == w {
@@ -481,7 +481,7 @@ func (s *supervisor) onExit(w *worker, end exitStatus) {
 		}
 		switch {
 		case w.failure != "":
-		case w.exec && !w.online:
+		case w.exec && !w.cameOnline():
 			s.lastError = fmt.Sprintf("%s exited before coming online (%s)", s.cfg.Exec[0], describeExit(code, sig))
 		default:
 			s.lastError = fmt.Sprintf("worker %d %s", w.pid, exit.Detail)
@@ -500,7 +500,7 @@ func (s *supervisor) onExit(w *worker, end exitStatus) {
 	case sl.current == w:
 		sl.current = nil
 		sl.lastExit = exit
-		s.replace(sl, w.online, uptime)
+		s.replace(sl, w.cameOnline(), uptime)
 	default:
 		// An old worker of a reload, a retired one, or a hung one already
 		// replaced: nothing replaces it.
@@ -602,7 +602,7 @@ func (s *supervisor) histories() []History {
 func (s *supervisor) onlineCount() int {
 	n := 0
 	for _, sl := range s.slots {
-		if sl.current != nil && sl.current.online {
+		if sl.current != nil && sl.current.cameOnline() {
 			n++
 		}
 	}
@@ -649,8 +649,9 @@ type ticker interface {
 	deadline(s *supervisor) time.Time
 }
 
-// nextDeadline is the earliest time at which onTick has something to do;
-// it mirrors the conditions of onTick and watch.
+// nextDeadline is the earliest time at which onTick has something to do:
+// a slot's restart, a worker's deadline, a queue reading, a recycling
+// check, an upgrade's or a hook's deadline.
 func (s *supervisor) nextDeadline() time.Time {
 	next := s.now().Add(maxWait)
 	earlier := func(t time.Time) {
@@ -664,18 +665,7 @@ func (s *supervisor) nextDeadline() time.Time {
 		}
 	}
 	for _, w := range s.workers {
-		switch {
-		case w.killed:
-		case !w.killAt.IsZero():
-			earlier(w.killAt.Add(time.Millisecond))
-		case !w.online && w.reason == "":
-			earlier(w.started.Add(s.cfg.StartTimeout + time.Millisecond))
-			if s.readyAfterDelay(w) {
-				earlier(w.started.Add(s.cfg.ReadyDelay))
-			}
-		case w.judgedByBeat() && s.cfg.WorkerTimeout > 0:
-			earlier(w.lastBeat.Add(s.cfg.WorkerTimeout + time.Millisecond))
-		}
+		earlier(s.deadline(w))
 	}
 	if s.cfg.WorkerTimeout > 0 || s.steer != nil {
 		earlier(s.nextSample)
@@ -694,19 +684,23 @@ func (s *supervisor) nextDeadline() time.Time {
 	return next
 }
 
-// watch enforces w's deadlines: start timeout, heartbeat, graceful stop.
+// watch acts on w once its deadline has come (see deadline): it kills a
+// draining or hung worker, brings online an exec worker that ran for the
+// ready delay, kills one not online within the start timeout, and finds an
+// online one hung that missed its heartbeats.
 func (s *supervisor) watch(w *worker, now time.Time) {
-	switch {
-	case w.killed:
-	case !w.killAt.IsZero() && now.After(w.killAt):
+	if d := s.deadline(w); d.IsZero() || now.Before(d) {
+		return
+	}
+	switch w.state {
+	case stateDraining, stateHung:
 		s.log.Warn().Int("slot", w.slot.index).Int("pid", w.pid).Str("reason", w.reason).Msg("worker killed: deadline passed")
-		w.killed = true
-		w.signal(syscall.SIGKILL)
-	case !w.quitAt.IsZero():
-		// Hung, already told to dump its stacks; killAt follows.
-	case s.readyAfterDelay(w) && now.Sub(w.started) >= s.cfg.ReadyDelay:
-		s.onOnline(w)
-	case !w.online && w.reason == "" && now.Sub(w.started) > s.cfg.StartTimeout:
+		s.kill(w)
+	case stateStarting:
+		if s.readyAfterDelay(w) && now.Sub(w.started) >= s.cfg.ReadyDelay {
+			s.onOnline(w)
+			return
+		}
 		w.reason = reasonStartTimeout
 		w.failure = fmt.Sprintf("not online after %s", s.cfg.StartTimeout)
 		if w.exec && s.cfg.Ready == ReadyNotify {
@@ -714,17 +708,22 @@ func (s *supervisor) watch(w *worker, now time.Time) {
 		}
 		s.lastError = w.failure
 		s.log.Error().Int("slot", w.slot.index).Int("pid", w.pid).Dur("timeout", s.cfg.StartTimeout).Msg("worker did not come online")
-		w.killed = true
-		w.signal(syscall.SIGKILL)
-	case w.judgedByBeat() && s.cfg.WorkerTimeout > 0 && now.Sub(w.lastBeat) > s.cfg.WorkerTimeout:
+		s.kill(w)
+	case stateOnline:
 		s.markHung(w, now, s.log.Error().Dur("silent", now.Sub(w.lastBeat)), "worker hung: no heartbeat")
 	}
+}
+
+// kill SIGKILLs w; only its exit is awaited from then on.
+func (s *supervisor) kill(w *worker) {
+	w.state = stateKilled
+	w.signal(syscall.SIGKILL)
 }
 
 // readyAfterDelay reports whether w comes online by having run for the
 // ready delay: an exec worker under --ready=start, once it runs the command.
 func (s *supervisor) readyAfterDelay(w *worker) bool {
-	return w.exec && s.cfg.Ready == ReadyStart && w.execd && !w.online && w.reason == ""
+	return w.exec && s.cfg.Ready == ReadyStart && w.execd && w.state == stateStarting
 }
 
 // markHung sends w the hang signal, sets its kill deadline and starts its
@@ -735,8 +734,7 @@ func (s *supervisor) readyAfterDelay(w *worker) bool {
 // continued, hence the SIGCONT. ev carries the log fields of the cause.
 func (s *supervisor) markHung(w *worker, now time.Time, ev *zerolog.Event, msg string) {
 	ev.Int("slot", w.slot.index).Int("pid", w.pid).Str("signal", unixSignalName(s.cfg.HangSignal)).Msg(msg)
-	w.reason = reasonHung
-	w.quitAt = now
+	w.state, w.reason = stateHung, reasonHung
 	w.killAt = now.Add(hungGrace)
 	w.signal(s.cfg.HangSignal)
 	w.signal(syscall.SIGCONT)
@@ -766,8 +764,7 @@ func (s *supervisor) stop(why string, force bool) {
 			s.err = s.forcedStopError(why)
 		}
 		for _, w := range s.workers {
-			w.killed = true
-			w.signal(syscall.SIGKILL)
+			s.kill(w)
 			w.signal(syscall.SIGCONT)
 		}
 	}
@@ -788,8 +785,12 @@ func (s *supervisor) stop(why string, force bool) {
 	}
 }
 
-// retire asks w to drain and exit, and sets its kill deadline.
+// retire asks w to drain and exit, and sets its kill deadline. A hung or
+// killed worker keeps its state, and its deadline when it has one.
 func (s *supervisor) retire(w *worker, reason string) {
+	if w.state == stateStarting || w.state == stateOnline {
+		w.state = stateDraining
+	}
 	if w.reason == "" {
 		w.reason = reason
 	}
