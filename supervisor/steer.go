@@ -121,7 +121,7 @@ func (s *supervisor) stopSteering(why string) {
 // eligible reports whether sl may get new connections.
 func (s *supervisor) eligible(sl *slot) bool {
 	w := sl.current
-	return !s.stopping && sl.socket != nil && !sl.retiring && !sl.steer.out &&
+	return !s.stopping && sl.socket != nil && !sl.scaledDown && !sl.steer.out &&
 		w != nil && w.state == stateOnline
 }
 

@@ -26,14 +26,16 @@ type slot struct {
 	// the slot bound one.
 	socket  *slotSocket
 	current *worker // the worker serving the slot, nil while none runs
-	next    *worker // a reload's replacement, until it is online
+	next    *worker // a reload's or recycle's replacement, until it is online
 	history History
 	// restartAt is when the next worker starts; zero when none is due.
 	restartAt time.Time
 	restarts  int
 	lastExit  *Exit
-	retiring  bool
-	past      Counts // counters of the slot's exited workers
+	// scaledDown is set once a scale-down chose the slot: its workers
+	// drain, nothing replaces them, and dropScaledDownSlots then drops it.
+	scaledDown bool
+	past       Counts // counters of the slot's exited workers
 	// failedAtStart is set when a worker of the slot failed before the
 	// server had any worker online.
 	failedAtStart bool
@@ -273,6 +275,11 @@ func (s *supervisor) warnMigrateReq() {
 // missed computation can never stall it for long.
 const maxWait = 5 * time.Second
 
+// loop is the supervisor's one goroutine: it owns every field of s and
+// handles one thing per turn, a worker's event (handle), a signal
+// (onSignal), a call from the control socket (call), an sd_notify datagram
+// (onNote), ctx's end, or its timer (onTick). It returns s.err once a stop
+// has seen the last worker exit.
 func (s *supervisor) loop(ctx context.Context) error {
 	defer close(s.done)
 	// One timer, set to the nearest deadline (a restart, a heartbeat, a
@@ -333,6 +340,7 @@ func (s *supervisor) call(fn func()) bool {
 	}
 }
 
+// onSignal handles one signal to the supervisor; Run's doc lists them.
 func (s *supervisor) onSignal(sig syscall.Signal) {
 	s.log.Info().Str("signal", unixSignalName(sig)).Msg("signal received")
 	if s.cutDrainDelay(sig) {
@@ -369,12 +377,14 @@ func (s *supervisor) startWorker(sl *slot) {
 		s.log.Error().Err(err).Int("slot", sl.index).Msg("worker not started")
 		// A fork that fails counts as a worker that died at once, so the
 		// backoff and give-up rules hold for it too.
-		s.replace(sl, false, 0)
+		s.restartOrGiveUp(sl, false, 0)
 		return
 	}
 	sl.current = w
 }
 
+// handle applies one event of a worker: a message on its channel, or its
+// exit (onExit).
 func (s *supervisor) handle(ev event) {
 	w := ev.w
 	if ev.exit != nil {
@@ -419,6 +429,9 @@ func (s *supervisor) adoptSocket(sl *slot, fd int) {
 	unix.Close(fd)
 }
 
+// onOnline brings starting worker w online: it hands w's slot over when w
+// is a reload's or recycle's replacement, and declares the server ready
+// when w completes the first generation.
 func (s *supervisor) onOnline(w *worker) {
 	if w.state != stateStarting {
 		return
@@ -443,15 +456,20 @@ func (s *supervisor) onOnline(w *worker) {
 		}
 		s.tellPredecessor()
 	}
-	s.changed()
+	s.notifyHooks()
 }
 
-func (s *supervisor) changed() {
+// notifyHooks tells every hook that the set of online workers changed, or
+// a reload started or ended.
+func (s *supervisor) notifyHooks() {
 	for _, h := range s.hooks {
 		h.changed(s)
 	}
 }
 
+// onExit accounts for w's end (its counts, the exit's reason, the log
+// line), then decides what follows: a failed reload or recycle step, the
+// slot's restart, or nothing for a worker already replaced or stopped.
 func (s *supervisor) onExit(w *worker, end exitStatus) {
 	delete(s.workers, w.pid)
 	w.end = end
@@ -500,7 +518,7 @@ func (s *supervisor) onExit(w *worker, end exitStatus) {
 	case sl.current == w:
 		sl.current = nil
 		sl.lastExit = exit
-		s.replace(sl, w.cameOnline(), uptime)
+		s.restartOrGiveUp(sl, w.cameOnline(), uptime)
 	default:
 		// An old worker of a reload, a retired one, or a hung one already
 		// replaced: nothing replaces it.
@@ -508,14 +526,16 @@ func (s *supervisor) onExit(w *worker, end exitStatus) {
 			sl.lastExit = exit
 		}
 	}
-	s.reapRetired()
-	s.changed()
+	s.dropScaledDownSlots()
+	s.notifyHooks()
 }
 
-// replace decides what follows the end of sl's current worker, which ran
-// for uptime and came online or not.
-func (s *supervisor) replace(sl *slot, wasOnline bool, uptime time.Duration) {
-	if s.stopping || sl.retiring {
+// restartOrGiveUp decides what follows the end of sl's current worker,
+// which ran for uptime and came online or not: it schedules the slot's
+// next worker after the policy's backoff, or ends the server when no
+// worker came online at all or every slot keeps failing.
+func (s *supervisor) restartOrGiveUp(sl *slot, wasOnline bool, uptime time.Duration) {
+	if s.stopping || sl.scaledDown {
 		return
 	}
 	if sl.next != nil {
@@ -563,6 +583,7 @@ func (sl *slot) queueLen() int {
 	return n
 }
 
+// scheduleRestart has onTick start sl's next worker after delay.
 func (s *supervisor) scheduleRestart(sl *slot, delay time.Duration) {
 	sl.restartAt = s.now().Add(delay)
 	sl.restarts++
@@ -589,16 +610,18 @@ func (s *supervisor) slotsFailedAtStart() int {
 	return n
 }
 
+// histories are the restart records of the slots not scaled down.
 func (s *supervisor) histories() []History {
 	hs := make([]History, 0, len(s.slots))
 	for _, sl := range s.slots {
-		if !sl.retiring {
+		if !sl.scaledDown {
 			hs = append(hs, sl.history)
 		}
 	}
 	return hs
 }
 
+// onlineCount counts the slots whose current worker came online.
 func (s *supervisor) onlineCount() int {
 	n := 0
 	for _, sl := range s.slots {
@@ -609,20 +632,24 @@ func (s *supervisor) onlineCount() int {
 	return n
 }
 
+// activeSlots counts the slots not scaled down.
 func (s *supervisor) activeSlots() int {
 	n := 0
 	for _, sl := range s.slots {
-		if !sl.retiring {
+		if !sl.scaledDown {
 			n++
 		}
 	}
 	return n
 }
 
+// onTick runs when the loop's timer fires: it starts the restarts that
+// are due, acts on the workers' deadlines (watch), reads the accept queues,
+// checks recycling limits and an upgrade's deadline, and ticks the hooks.
 func (s *supervisor) onTick() {
 	now := s.now()
 	for _, sl := range s.slots {
-		if !s.stopping && !sl.retiring && sl.current == nil && !sl.restartAt.IsZero() && !now.Before(sl.restartAt) {
+		if !s.stopping && !sl.scaledDown && sl.current == nil && !sl.restartAt.IsZero() && !now.Before(sl.restartAt) {
 			s.startWorker(sl)
 		}
 	}
@@ -660,7 +687,7 @@ func (s *supervisor) nextDeadline() time.Time {
 		}
 	}
 	for _, sl := range s.slots {
-		if !s.stopping && !sl.retiring && sl.current == nil {
+		if !s.stopping && !sl.scaledDown && sl.current == nil {
 			earlier(sl.restartAt)
 		}
 	}
@@ -746,7 +773,7 @@ func (s *supervisor) markHung(w *worker, now time.Time, ev *zerolog.Event, msg s
 // the connections queued there while the hung one dumps and dies.
 func (s *supervisor) replaceHung(w *worker) {
 	sl := w.slot
-	if sl.current != w || s.stopping || sl.retiring {
+	if sl.current != w || s.stopping || sl.scaledDown {
 		return
 	}
 	sl.current = nil
@@ -781,13 +808,13 @@ func (s *supervisor) stop(why string, force bool) {
 		return
 	}
 	for _, w := range s.workers {
-		s.retire(w, reasonStopped)
+		s.stopWorker(w, reasonStopped)
 	}
 }
 
-// retire asks w to drain and exit, and sets its kill deadline. A hung or
+// stopWorker asks w to drain and exit, and sets its kill deadline. A hung or
 // killed worker keeps its state, and its deadline when it has one.
-func (s *supervisor) retire(w *worker, reason string) {
+func (s *supervisor) stopWorker(w *worker, reason string) {
 	if w.state == stateStarting || w.state == stateOnline {
 		w.state = stateDraining
 	}
@@ -824,6 +851,7 @@ func (s *supervisor) commandLine() string {
 	return s.cfg.Command
 }
 
+// describeExit says how a process ended, for people.
 func describeExit(code int, sig string) string {
 	if sig != "" {
 		return "killed by " + sig

@@ -8,7 +8,7 @@ import "time"
 //	starting → online      it reported ready (or ran for the ready delay)
 //	starting → killed      the start timeout passed
 //	online   → hung        no heartbeat, or its slot's queue stood still, for the worker timeout
-//	starting, online → draining   told to stop (retire), or said STOPPING=1
+//	starting, online → draining   told to stop (stopWorker), or said STOPPING=1
 //	draining, hung → killed       its kill deadline passed
 //	any      → killed      a forced stop
 //
