@@ -122,8 +122,9 @@ func Start(t testing.TB, args ...string) *Server {
 	return StartAt(t, addr, args...)
 }
 
-// StartWith is Start running the binary at bin.
-func StartWith(t testing.TB, bin string, args ...string) *Server {
+// StartBinary is Start running the spread binary at bin (a copy, a
+// rebuilt one) instead of Binary's.
+func StartBinary(t testing.TB, bin string, args ...string) *Server {
 	t.Helper()
 	return start(t, bin, fmt.Sprintf("127.0.0.1:%d", FreePort(t)), nil, args)
 }
