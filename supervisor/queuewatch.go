@@ -1,11 +1,9 @@
 package supervisor
 
 import (
-	"bufio"
-	"bytes"
-	"os"
-	"strconv"
 	"time"
+
+	"github.com/spreadhttp/spread/internal/procfs"
 )
 
 // The accept-queue hang detector needs no cooperation from the worker, so
@@ -112,22 +110,11 @@ func (q *queueWatch) observe(now time.Time, n, pid int, timeout time.Duration, r
 // readBytes is the bytes pid has read so far (rchar in /proc/PID/io), or
 // -1 when the file cannot be read.
 func readBytes(pid int) int64 {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/io")
+	n, err := procfs.ReadChars(pid)
 	if err != nil {
 		return -1
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := bytes.CutPrefix(sc.Bytes(), []byte("rchar: ")); ok {
-			n, err := strconv.ParseInt(string(v), 10, 64)
-			if err != nil {
-				return -1
-			}
-			return n
-		}
-	}
-	return -1
+	return n
 }
 
 // onNote applies an sd_notify datagram from one of the workers.
