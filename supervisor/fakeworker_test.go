@@ -230,6 +230,18 @@ func always(b behaviour) func(int, int) (behaviour, time.Duration) {
 	return func(int, int) (behaviour, time.Duration) { return b, 0 }
 }
 
+// firstThen is a plan under which the first worker of each slot is
+// healthy and ready at once, and every later one behaves as b, ready after
+// ready when it comes online at all.
+func firstThen(b behaviour, ready time.Duration) func(int, int) (behaviour, time.Duration) {
+	return func(_, n int) (behaviour, time.Duration) {
+		if n == 0 {
+			return healthy, 0
+		}
+		return b, ready
+	}
+}
+
 // settle hands the loop every event waiting for it, as its select would,
 // without moving the clock.
 func (h *loopHarness) settle() {

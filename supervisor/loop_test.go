@@ -48,13 +48,7 @@ func TestEverySlotFailingAtStartEndsTheServer(t *testing.T) {
 }
 
 func TestEverySlotDyingYoungGivesUp(t *testing.T) {
-	plan := func(_, n int) (behaviour, time.Duration) {
-		if n == 0 {
-			return healthy, 0
-		}
-		return diesYoung, 0
-	}
-	h := newLoopHarness(t, Config{Workers: 2, MaxRestarts: 3}, plan)
+	h := newLoopHarness(t, Config{Workers: 2, MaxRestarts: 3}, firstThen(diesYoung, 0))
 	h.until("every worker online", time.Second, h.online)
 	h.advance(2 * DefaultMinUptime) // a stable run
 	for slot := range 2 {
@@ -101,13 +95,7 @@ func TestOneFailingSlotBesideHealthyOnesKeepsServing(t *testing.T) {
 }
 
 func TestReloadWhoseNewWorkerFailsKeepsTheOldWorkers(t *testing.T) {
-	plan := func(_, n int) (behaviour, time.Duration) {
-		if n == 0 {
-			return healthy, 0
-		}
-		return failsToStart, 0
-	}
-	h := newLoopHarness(t, Config{Workers: 2}, plan)
+	h := newLoopHarness(t, Config{Workers: 2}, firstThen(failsToStart, 0))
 	h.until("every worker online", time.Second, h.online)
 	old := []int{h.current(0), h.current(1)}
 	h.signal(syscall.SIGHUP)
@@ -131,13 +119,8 @@ func TestReloadWhoseNewWorkerFailsKeepsTheOldWorkers(t *testing.T) {
 }
 
 func TestScaleDownDuringReloadFinishesTheReloadOnTheSlotsLeft(t *testing.T) {
-	plan := func(_, n int) (behaviour, time.Duration) {
-		if n == 0 {
-			return healthy, 0
-		}
-		return healthy, 2 * time.Second // a new worker of the reload
-	}
-	h := newLoopHarness(t, Config{Workers: 2, MaxWorkers: 4}, plan)
+	// The reload's new workers take 2s to come online.
+	h := newLoopHarness(t, Config{Workers: 2, MaxWorkers: 4}, firstThen(healthy, 2*time.Second))
 	h.drainFor(5 * time.Second) // retired slots outlive the reload's step
 	h.until("every worker online", time.Second, h.online)
 	h.signal(syscall.SIGHUP)
