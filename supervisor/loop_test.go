@@ -1,10 +1,13 @@
 package supervisor
 
 import (
+	"net"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // These drills run the supervisor loop's own code on fake workers
@@ -222,5 +225,49 @@ func TestWorkerIgnoringTermIsKilledAfterTheGracefulTimeout(t *testing.T) {
 	p := h.procs.procs[0]
 	if !p.got(syscall.SIGKILL) || h.now.Sub(stopAt) < graceful {
 		t.Errorf("the worker got %v and the stop took %s; want SIGKILL after the graceful timeout %s", p.signals, h.now.Sub(stopAt), graceful)
+	}
+}
+
+func TestWorkerThatBeatsButLeavesItsQueueStillIsReplacedAsHung(t *testing.T) {
+	const timeout = time.Second
+	h := newLoopHarness(t, Config{Workers: 2, WorkerTimeout: timeout}, always(healthy))
+	h.until("every worker online", time.Second, h.online)
+	// Slot 0's worker hands over a real listening socket that it never
+	// accepts from, while its heartbeat goes on.
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fd, err := unix.Dup(int(f.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wedged := h.procs.of(0)[0]
+	wedged.deliver(message{word: msgSocket, fd: fd})
+	h.settle()
+	t.Cleanup(h.s.closeSlots)
+	for range 2 {
+		c, err := net.Dial("tcp4", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	stuckFrom := h.now
+	h.until("the wedged worker replaced", 2*timeout, func() bool { return h.current(0) != wedged.pid() })
+	if d := h.now.Sub(stuckFrom); d < timeout {
+		t.Errorf("replaced %s after its queue stuck, before the worker timeout %s", d, timeout)
+	}
+	if !wedged.got(syscall.SIGQUIT) {
+		t.Errorf("the wedged worker got %v, want the hang signal", wedged.signals)
+	}
+	if p := h.procs.of(1)[0]; len(p.signals) > 0 {
+		t.Errorf("slot 1's worker, whose queue is empty, got %v", p.signals)
 	}
 }
