@@ -3,14 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/spreadhttp/spread/internal/procfs"
 	"github.com/spreadhttp/spread/supervisor"
 )
 
@@ -63,13 +61,6 @@ func processRuns(pid int) bool {
 	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 		return false
 	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// The command name may hold spaces and parentheses; the state follows
-	// the last ") ".
-	s := string(stat)
-	i := strings.LastIndex(s, ") ")
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+	st, err := procfs.ReadStat(pid)
+	return err == nil && !st.Zombie()
 }

@@ -111,8 +111,8 @@ func serveCommand() *cli.Command {
 				Usage: "time a new worker has to come online before it is killed as failed"},
 			&cli.BoolFlag{Name: "allow-shared-port", EnvVars: []string{"SPREAD_ALLOW_SHARED_PORT"},
 				Usage: "start even if another process already listens on the address"},
-			// On by default: make bench measured +33% req/s and a lower p99
-			// with a new connection per request, and no loss with keep-alive.
+			// On by default: bench/README.md (TCP_DEFER_ACCEPT) has the
+			// measurements behind that choice.
 			&cli.BoolFlag{Name: "tcp-defer-accept", Value: true, EnvVars: []string{"SPREAD_TCP_DEFER_ACCEPT"},
 				Usage: "queue a connection for accept only once its request has arrived (TCP_DEFER_ACCEPT); --tcp-defer-accept=false turns it off"},
 			&cli.IntFlag{Name: "backlog", EnvVars: []string{"SPREAD_BACKLOG"},

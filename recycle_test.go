@@ -183,7 +183,7 @@ func TestWorkerKilledByTheOOMKillerIsReportedAsSuch(t *testing.T) {
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s := spreadtest.StartWith(t, wrapper, execArgs("--workers", "2", "--ready-delay", "300ms")...)
+	s := spreadtest.StartBinary(t, wrapper, execArgs("--workers", "2", "--ready-delay", "300ms")...)
 	s.WaitOnline(2, 10*time.Second)
 	// 400 MiB in a 200 MiB cgroup: the OOM killer picks the leaker.
 	_, _ = s.Get("/leak?mb=400")

@@ -28,7 +28,7 @@ func lastReload(t *testing.T, s *spreadtest.Server) *supervisor.ReloadResult {
 
 func TestReloadCLIFailsWithTheReasonWhenTheNewBinaryCannotStart(t *testing.T) {
 	bin := upgradeableBinary(t)
-	s := spreadtest.StartWith(t, bin, "--workers", "2")
+	s := spreadtest.StartBinary(t, bin, "--workers", "2")
 	before := s.WaitOnline(2, 10*time.Second)
 	replaceFile(t, bin, []byte("#!/bin/sh\necho 'broken build' >&2\nexit 3\n"))
 
@@ -52,7 +52,7 @@ func TestReloadQueuedBehindAFailingOneRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := spreadtest.StartWith(t, bin, "--workers", "2", "--start-timeout", "3s")
+	s := spreadtest.StartBinary(t, bin, "--workers", "2", "--start-timeout", "3s")
 	before := s.WaitOnline(2, 10*time.Second)
 
 	// A build that hangs: its worker never comes online, and the reload

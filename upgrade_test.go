@@ -97,7 +97,7 @@ func TestUpgradeUnderConnectionPerRequestLoadLosesNothing(t *testing.T) {
 func TestUpgradeToABrokenBinaryLeavesTheOldSupervisorServing(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "spread")
 	copyFile(t, spreadtest.Binary(t), bin)
-	s := spreadtest.StartWith(t, bin, "--workers", "2")
+	s := spreadtest.StartBinary(t, bin, "--workers", "2")
 	stopAfterUpgrade(t, s)
 	before := s.WaitOnline(2, 10*time.Second)
 

@@ -224,7 +224,7 @@ func replaceFile(t *testing.T, path string, content []byte) {
 
 func TestReloadRunsTheBinaryNowOnDisk(t *testing.T) {
 	bin := upgradeableBinary(t)
-	s := spreadtest.StartWith(t, bin, "--workers", "2")
+	s := spreadtest.StartBinary(t, bin, "--workers", "2")
 	before := s.WaitOnline(2, 10*time.Second)
 	content, err := os.ReadFile(bin)
 	if err != nil {
@@ -250,7 +250,7 @@ func TestReloadRunsTheBinaryNowOnDisk(t *testing.T) {
 
 func TestReloadThatCannotStartAWorkerKeepsTheOldOnes(t *testing.T) {
 	bin := upgradeableBinary(t)
-	s := spreadtest.StartWith(t, bin, "--workers", "2")
+	s := spreadtest.StartBinary(t, bin, "--workers", "2")
 	before := s.WaitOnline(2, 10*time.Second)
 	replaceFile(t, bin, []byte("#!/bin/sh\necho 'broken build' >&2\nexit 3\n"))
 	s.Signal(syscall.SIGHUP)

@@ -1,15 +1,8 @@
 package reuseport
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
-	"encoding/binary"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -18,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/spreadhttp/spread/internal/procfs"
 )
 
 // Holder is a process that has a listening TCP socket on an address that
@@ -92,12 +87,12 @@ func Holders(addr string, exclude ...int) ([]Holder, error) {
 	}
 	matched := make(map[uint64]netip.AddrPort)
 	for _, s := range sockets {
-		if s.local.Port() != uint16(port) {
+		if s.Local.Port() != uint16(port) {
 			continue
 		}
 		for _, ip := range ips {
-			if overlaps(ip, s.local.Addr()) {
-				matched[s.inode] = s.local
+			if overlaps(ip, s.Local.Addr()) {
+				matched[s.Inode] = s.Local
 				break
 			}
 		}
@@ -200,99 +195,23 @@ func overlaps(want, sock netip.Addr) bool {
 	return want == sock
 }
 
-// tcpListen is the state code of TCP_LISTEN in /proc/net/tcp (include/net/tcp_states.h).
-const tcpListen = 0x0A
-
-// procSocket is one row of /proc/net/tcp or /proc/net/tcp6.
-type procSocket struct {
-	local netip.AddrPort
-	state int
-	inode uint64
-}
-
 // listeningSockets reads the LISTEN rows of /proc/net/tcp and /proc/net/tcp6.
-// tcp6 is missing when IPv6 is disabled, which is not an error.
-func listeningSockets() ([]procSocket, error) {
-	var listening []procSocket
-	for _, path := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		f, err := os.Open(path)
-		if errors.Is(err, fs.ErrNotExist) && path == "/proc/net/tcp6" {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		rows, err := parseNetTCP(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		for _, r := range rows {
-			if r.state == tcpListen {
-				listening = append(listening, r)
-			}
+func listeningSockets() ([]procfs.TCPSocket, error) {
+	v4, err := procfs.TCP4()
+	if err != nil {
+		return nil, err
+	}
+	v6, err := procfs.TCP6()
+	if err != nil {
+		return nil, err
+	}
+	var listening []procfs.TCPSocket
+	for _, r := range append(v4, v6...) {
+		if r.State == procfs.TCPListen {
+			listening = append(listening, r)
 		}
 	}
 	return listening, nil
-}
-
-// parseNetTCP parses the table format of /proc/net/tcp and /proc/net/tcp6:
-// a header line, then rows of
-//
-//	sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
-//
-// with hex addresses "0100007F:1F40". The kernel prints an address as
-// 32-bit words in host byte order (a v4 address is one word, a v6 address
-// four), so on little-endian machines each word's bytes read backwards.
-func parseNetTCP(r io.Reader) ([]procSocket, error) {
-	var rows []procSocket
-	sc := bufio.NewScanner(r)
-	// A busy host lists tens of thousands of sockets, mostly TIME_WAIT:
-	// parse from the scanner's bytes, with no string per line.
-	for sc.Scan() {
-		fields := bytes.Fields(sc.Bytes())
-		if len(fields) == 0 || string(fields[0]) == "sl" {
-			continue
-		}
-		if len(fields) < 10 {
-			return nil, fmt.Errorf("short line %q", sc.Text())
-		}
-		local, err := parseHexAddrPort(string(fields[1]))
-		if err != nil {
-			return nil, err
-		}
-		state, err := strconv.ParseUint(string(fields[3]), 16, 8)
-		if err != nil {
-			return nil, fmt.Errorf("bad state %q", fields[3])
-		}
-		inode, err := strconv.ParseUint(string(fields[9]), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("bad inode %q", fields[9])
-		}
-		rows = append(rows, procSocket{local: local, state: int(state), inode: inode})
-	}
-	return rows, sc.Err()
-}
-
-// parseHexAddrPort decodes "0100007F:1F40" (127.0.0.1:8000) or its 32-digit
-// IPv6 form; see parseNetTCP for the byte order.
-func parseHexAddrPort(s string) (netip.AddrPort, error) {
-	ipHex, portHex, ok := strings.Cut(s, ":")
-	raw, err := hex.DecodeString(ipHex)
-	if !ok || err != nil || (len(raw) != 4 && len(raw) != 16) {
-		return netip.AddrPort{}, fmt.Errorf("bad address %q", s)
-	}
-	port, err := strconv.ParseUint(portHex, 16, 16)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("bad port in %q", s)
-	}
-	// hex.DecodeString gave the digits' order (big-endian); the kernel
-	// wrote each word as a host-order integer, so put each back as one.
-	for i := 0; i < len(raw); i += 4 {
-		binary.NativeEndian.PutUint32(raw[i:], binary.BigEndian.Uint32(raw[i:]))
-	}
-	ip, _ := netip.AddrFromSlice(raw)
-	return netip.AddrPortFrom(ip, uint16(port)), nil
 }
 
 // socketOwners maps each wanted socket inode to the pids that have it open,

@@ -1,7 +1,6 @@
 package reuseport
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,51 +10,6 @@ import (
 	"strings"
 	"testing"
 )
-
-func TestParseNetTCPDecodesHostOrderWords(t *testing.T) {
-	if binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
-		t.Skip("fixture is from a little-endian machine")
-	}
-	const v4 = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 0100007F:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 9051 1 0000000000000000 100 0 0 10 0
-   1: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 123 1 0000000000000000 100 0 0 10 0
-   2: 0100007F:1F40 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000  1000        0 0 1 0000000000000000 20 4 30 10 -1
-`
-	const v6 = `  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 00000000000000000000000001000000:1F40 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 777 1 0000000000000000 100 0 0 10 0
-   1: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 778 1 0000000000000000 100 0 0 10 0
-   2: 0000000000000000FFFF00000100007F:1F41 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 779 1 0000000000000000 100 0 0 10 0
-   3: 000080FE00000000FF000002030000FE:0050 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 780 1 0000000000000000 100 0 0 10 0
-`
-	want := []procSocket{
-		{netip.MustParseAddrPort("127.0.0.1:8000"), tcpListen, 9051},
-		{netip.MustParseAddrPort("0.0.0.0:22"), tcpListen, 123},
-		{netip.MustParseAddrPort("127.0.0.1:8000"), 1, 0},
-		{netip.MustParseAddrPort("[::1]:8000"), tcpListen, 777},
-		{netip.MustParseAddrPort("[::]:80"), tcpListen, 778},
-		{netip.MustParseAddrPort("[::ffff:127.0.0.1]:8001"), tcpListen, 779},
-		{netip.MustParseAddrPort("[fe80::200:ff:fe00:3]:80"), tcpListen, 780},
-	}
-	var got []procSocket
-	for _, table := range []string{v4, v6} {
-		rows, err := parseNetTCP(strings.NewReader(table))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, rows...)
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("parsed\n%s\nwant\n%s", rowsText(got), rowsText(want))
-	}
-}
-
-func rowsText(rows []procSocket) string {
-	var b strings.Builder
-	for _, r := range rows {
-		fmt.Fprintf(&b, "  %s state %02X inode %d\n", r.local, r.state, r.inode)
-	}
-	return b.String()
-}
 
 func TestOverlaps(t *testing.T) {
 	for _, tc := range []struct {

@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/spreadhttp/spread/internal/procfs"
 )
 
 // ListenQueueLen returns how many connections sit in the accept queue of the
@@ -45,7 +47,8 @@ func FDQueueLen(fd int) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("accept queue: getsockopt TCP_INFO: %w", err)
 	}
-	if info.State != tcpListen {
+	// TCP_INFO reports the same state enum as /proc/net/tcp.
+	if info.State != procfs.TCPListen {
 		return 0, errors.New("accept queue: socket is not listening")
 	}
 	return int(info.Unacked), nil

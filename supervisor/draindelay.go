@@ -15,26 +15,27 @@ import (
 //     route serves as before. The balancer's health checks fail and it
 //     sends new requests elsewhere.
 //  2. When the delay has passed, or a second TERM or INT cuts it short,
-//     every worker is retired (SIGTERM) and drains as in any stop.
+//     every worker is stopped (stopWorker: SIGTERM) and drains as in any
+//     stop.
 //
 // Exec workers (`-- CMD`) get no SIGUSR2: its default action would kill a
 // program that does not catch it. The delay still holds their stop signal
 // back; what their /healthz answers meanwhile is the program's business.
 //
 // It does not replace a worker that dies during the delay: the server is
-// stopping, and replace() starts nothing then.
+// stopping, and restartOrGiveUp starts nothing then.
 //
 // drainDelay is a hook: tick ends the delay and deadline wakes the loop
 // for it, changed tells workers that came online during the delay.
 type drainDelay struct {
-	// until is when the workers are retired; zero when no delay runs.
+	// until is when the workers are stopped; zero when no delay runs.
 	until time.Time
 	// told holds the pids already sent SIGUSR2.
 	told map[int]bool
 }
 
 // holdStop starts the drain delay of a graceful stop and reports whether
-// it did; false (DrainDelay 0) means the caller retires the workers now.
+// it did; false (DrainDelay 0) means the caller stops the workers now.
 func (s *supervisor) holdStop() bool {
 	// After an upgrade's handover the server is not leaving: the new
 	// supervisor's workers serve on, and a balancer must not see 503.
@@ -63,7 +64,7 @@ func (s *supervisor) cutDrainDelay(sig syscall.Signal) bool {
 // and the signal's default action kills a process that does not catch it.
 func (s *supervisor) tellLeaving() {
 	for pid, w := range s.workers {
-		if w.exec || !w.online || w.reason != "" || s.drain.told[pid] {
+		if w.exec || w.state != stateOnline || s.drain.told[pid] {
 			continue
 		}
 		s.drain.told[pid] = true
@@ -71,12 +72,12 @@ func (s *supervisor) tellLeaving() {
 	}
 }
 
-// endDrainDelay retires every worker: the stop proceeds as without delay.
+// endDrainDelay stops every worker: the stop proceeds as without delay.
 func (s *supervisor) endDrainDelay(why string) {
 	s.drain.until, s.drain.told = time.Time{}, nil
 	s.log.Info().Str("cause", why).Int("workers", len(s.workers)).Msg("drain delay ended: workers drain")
 	for _, w := range s.workers {
-		s.retire(w, reasonStopped)
+		s.stopWorker(w, reasonStopped)
 	}
 }
 

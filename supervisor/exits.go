@@ -41,11 +41,11 @@ func (s *supervisor) explainExit(w *worker, code int, sig string) *Exit {
 		e.Reason, e.Detail = w.reason, "stopped by spread: "+w.reason+" ("+how+")"
 	case w.failure != "":
 		e.Reason, e.Detail = reasonFailedStart, w.failure
-	case sig == "SIGKILL" && !w.killed && s.oom.claim():
+	case sig == "SIGKILL" && w.state != stateKilled && s.oom.claim():
 		e.Reason, e.Detail = reasonOOM, "killed by the OOM killer (the oom_kill count of "+s.oom.source()+" rose)"
-	case !w.online:
+	case !w.cameOnline():
 		e.Reason, e.Detail = reasonFailedStart, how+" before coming online"
-	case sig == "SIGKILL" && !w.killed:
+	case sig == "SIGKILL" && w.state != stateKilled:
 		e.Reason, e.Detail = reasonCrashed, "killed by SIGKILL from outside spread: probably out of memory, or an operator"
 	case sig != "":
 		e.Reason, e.Detail = reasonCrashed, "crashed: killed by "+sig

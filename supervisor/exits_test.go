@@ -27,6 +27,7 @@ func writeCounter(t *testing.T, p string, n int) {
 func TestEveryExitGetsOneReasonFromTheFixedSet(t *testing.T) {
 	path := counterFile(t, 4)
 	s := &supervisor{now: time.Now, oom: oomCounter{path: path, seen: 4}}
+	ran := time.Now() // when a worker that came online did
 	cases := []struct {
 		name       string
 		w          worker
@@ -36,17 +37,17 @@ func TestEveryExitGetsOneReasonFromTheFixedSet(t *testing.T) {
 		wantReason string
 		wantDetail string
 	}{
-		{"clean exit", worker{online: true}, 0, "", 4, reasonExited, "exited with code 0"},
-		{"error exit", worker{online: true}, 3, "", 4, reasonExited, "exited with code 3"},
-		{"segfault", worker{online: true}, -1, "SIGSEGV", 4, reasonCrashed, "crashed: killed by SIGSEGV"},
-		{"outside SIGKILL", worker{online: true}, -1, "SIGKILL", 4, reasonCrashed, "killed by SIGKILL from outside spread: probably out of memory, or an operator"},
-		{"OOM kill", worker{online: true}, -1, "SIGKILL", 5, reasonOOM, "killed by the OOM killer (the oom_kill count of " + path + " rose)"},
-		{"spread's SIGKILL is not the OOM killer's", worker{online: true, killed: true, reason: reasonStopped}, -1, "SIGKILL", 6, reasonStopped, "stopped by spread: stopped (killed by SIGKILL)"},
-		{"hung", worker{online: true, reason: reasonHung, killed: true}, -1, "SIGKILL", 6, reasonHung, "killed as hung (killed by SIGKILL)"},
-		{"recycled", worker{online: true, reason: reasonRecycled + limitMemory}, 0, "", 6, "recycled: max-memory", "stopped by spread: recycled at its max-memory limit (exit code 0)"},
-		{"reloaded", worker{online: true, reason: reasonReloaded}, 0, "", 6, reasonReloaded, "stopped by spread: reloaded (exit code 0)"},
+		{"clean exit", worker{onlineAt: ran}, 0, "", 4, reasonExited, "exited with code 0"},
+		{"error exit", worker{onlineAt: ran}, 3, "", 4, reasonExited, "exited with code 3"},
+		{"segfault", worker{onlineAt: ran}, -1, "SIGSEGV", 4, reasonCrashed, "crashed: killed by SIGSEGV"},
+		{"outside SIGKILL", worker{onlineAt: ran}, -1, "SIGKILL", 4, reasonCrashed, "killed by SIGKILL from outside spread: probably out of memory, or an operator"},
+		{"OOM kill", worker{onlineAt: ran}, -1, "SIGKILL", 5, reasonOOM, "killed by the OOM killer (the oom_kill count of " + path + " rose)"},
+		{"spread's SIGKILL is not the OOM killer's", worker{onlineAt: ran, state: stateKilled, reason: reasonStopped}, -1, "SIGKILL", 6, reasonStopped, "stopped by spread: stopped (killed by SIGKILL)"},
+		{"hung", worker{onlineAt: ran, reason: reasonHung, state: stateKilled}, -1, "SIGKILL", 6, reasonHung, "killed as hung (killed by SIGKILL)"},
+		{"recycled", worker{onlineAt: ran, reason: reasonRecycled + limitMemory}, 0, "", 6, "recycled: max-memory", "stopped by spread: recycled at its max-memory limit (exit code 0)"},
+		{"reloaded", worker{onlineAt: ran, reason: reasonReloaded}, 0, "", 6, reasonReloaded, "stopped by spread: reloaded (exit code 0)"},
 		{"start failure", worker{failure: "bind: address in use"}, 1, "", 6, reasonFailedStart, "bind: address in use"},
-		{"start timeout", worker{reason: reasonStartTimeout, failure: "not online after 10s", killed: true}, -1, "SIGKILL", 6, reasonFailedStart, "not online after 10s"},
+		{"start timeout", worker{reason: reasonStartTimeout, failure: "not online after 10s", state: stateKilled}, -1, "SIGKILL", 6, reasonFailedStart, "not online after 10s"},
 		{"died starting", worker{}, 2, "", 6, reasonFailedStart, "exit code 2 before coming online"},
 	}
 	for _, c := range cases {

@@ -67,7 +67,7 @@ func (p *pauseClock) forgive(s *supervisor) {
 	gap := now.Sub(p.slept)
 	p.slept, p.wake = now, now
 	for _, w := range s.workers {
-		if !w.online {
+		if !w.cameOnline() {
 			continue
 		}
 		w.lastBeat = w.lastBeat.Add(gap)

@@ -20,8 +20,8 @@ func pausedSupervisor(c *fakeClock) (s *supervisor, a, b *worker) {
 		events:  make(chan event, 8),
 	}
 	sl := &slot{}
-	a = &worker{slot: sl, pid: 1, online: true, lastBeat: c.now}
-	b = &worker{slot: sl, pid: 2, online: true, lastBeat: c.now}
+	a = &worker{slot: sl, pid: 1, state: stateOnline, onlineAt: c.now, lastBeat: c.now}
+	b = &worker{slot: sl, pid: 2, state: stateOnline, onlineAt: c.now, lastBeat: c.now}
 	s.workers[1], s.workers[2] = a, b
 	return s, a, b
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
 	"github.com/spreadhttp/spread/reuseport"
@@ -22,23 +23,24 @@ import (
 // worker is the supervisor's record of one worker process. It is owned by
 // the supervisor loop.
 type worker struct {
-	slot     *slot
-	pid      int
-	cmd      *exec.Cmd
-	ch       *net.UnixConn
-	board    int
-	started  time.Time
-	online   bool
+	slot    *slot
+	pid     int
+	proc    process
+	board   int
+	started time.Time
+	// state is where the worker is in its life (workerstate.go).
+	state workerState
+	// onlineAt is when the worker came online; zero while it has not.
+	onlineAt time.Time
 	lastBeat time.Time
 	// failure is the reason the worker gave for not starting, if any.
 	failure string
 	// reason says why the supervisor ended this worker (one of the
 	// reason constants); empty while the supervisor wants it alive.
 	reason string
-	// quitAt is when a hung worker got SIGQUIT; killAt is when a worker
-	// told to stop gets SIGKILL if it is still there.
-	quitAt, killAt time.Time
-	killed         bool
+	// killAt is when a draining or hung worker gets SIGKILL if it is
+	// still there; zero when none is due.
+	killAt time.Time
 
 	// exec marks a worker that runs the user's command (exec mode).
 	exec bool
@@ -49,8 +51,6 @@ type worker struct {
 	watchdog bool
 	// notified is the last STATUS= an exec worker sent.
 	notified string
-	// notifiedStopping is set when an exec worker sent STOPPING=1.
-	notifiedStopping bool
 
 	// maxRequests and maxAge are this worker's recycling limits, jitter
 	// included; 0 means none.
@@ -60,6 +60,8 @@ type worker struct {
 	recycle string
 	// version is the spread version the worker reported.
 	version string
+	// end is how the process ended, once the loop learnt of its exit.
+	end exitStatus
 }
 
 // Why the supervisor ended a worker, as Exit.Reason shows it. An exit the
@@ -77,17 +79,13 @@ const (
 type event struct {
 	w    *worker
 	msg  message
-	exit *os.ProcessState // set for the exit event, the worker's last
+	exit *exitStatus // set for the exit event, the worker's last
 }
 
-// spawn starts a worker for sl. The slot's socket, when the supervisor has
-// one, is inherited; otherwise the worker binds and hands one back.
+// spawn starts a worker for sl through s.procs. The slot's socket, when
+// the supervisor has one, is inherited; otherwise the worker binds and
+// hands one back.
 func (s *supervisor) spawn(sl *slot) (*worker, error) {
-	parent, child, err := newChannel()
-	if err != nil {
-		return nil, err
-	}
-	defer child.Close()
 	board := s.board.take()
 	spec := workerSpec{
 		Slot:            sl.index,
@@ -106,72 +104,125 @@ func (s *supervisor) spawn(sl *slot) (*worker, error) {
 	if s.cfg.execMode() && s.cfg.WorkerTimeout > 0 {
 		spec.Watchdog = s.cfg.WorkerTimeout
 	}
-	raw, err := json.Marshal(spec)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(s.cfg.Command, s.cfg.Args...)
-	cmd.Env = append(workerEnviron(os.Environ(), len(s.slots)), workerEnv+"="+string(raw))
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.ExtraFiles = []*os.File{child, s.board.file}
+	var socket *os.File
 	if sl.socket != nil {
 		f, err := sl.socket.file()
 		if err != nil {
-			parent.Close()
 			s.board.release(board)
 			return nil, err
 		}
 		// Only the child needs this duplicate; ours goes once it has
 		// started (the kernel socket lives on in sl.socket).
 		defer f.Close()
-		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+		socket = f
+	}
+	w := &worker{slot: sl, board: board, exec: s.cfg.execMode()}
+	// The loop learns of w's messages and exit as events; nothing of w
+	// is read outside the loop.
+	p, err := s.procs.start(spec, socket,
+		func(m message) { s.events <- event{w: w, msg: m} },
+		func(e exitStatus) { s.events <- event{w: w, exit: &e} })
+	if err != nil {
+		s.board.release(board)
+		return nil, err
+	}
+	w.proc, w.pid = p, p.pid()
+	w.started, w.lastBeat = s.now(), s.now()
+	s.setLimits(w)
+	s.workers[w.pid] = w
+	s.log.Info().Int("slot", sl.index).Int("pid", w.pid).Msg("worker started")
+	return w, nil
+}
+
+// process is a started worker process as the loop sees it, tableflip's
+// process seam: osProcess is the real one, and package tests play workers
+// with a fake.
+type process interface {
+	// pid is the process's id, the worker's key in the loop.
+	pid() int
+	// signal sends sig, ignoring a process that is already gone.
+	signal(sig syscall.Signal)
+}
+
+// processStarter starts worker processes: the loop's seam to the OS.
+type processStarter interface {
+	// start starts a worker process told spec, handing it socket, the
+	// slot's listening socket, unless that is nil (the worker then binds
+	// one). The process's messages go to deliver, in order, and its end
+	// to exited, once, after the last message; both may be called from
+	// any goroutine, and exited is never called when start fails.
+	start(spec workerSpec, socket *os.File, deliver func(message), exited func(exitStatus)) (process, error)
+}
+
+// osStarter starts workers as child processes of Config.Command (spread's
+// own binary by default): the built-in worker (ServeWorker), or in exec
+// mode the worker that becomes the user's command (ExecWorker). Both get
+// the channel as fd 3, the scoreboard as fd 4 and the slot's socket, when
+// there is one, as fd 5, and the spec in their environment.
+type osStarter struct {
+	command string
+	args    []string
+	board   *os.File // the scoreboard's memfd
+	log     zerolog.Logger
+}
+
+// osProcess is a worker started by osStarter.
+type osProcess struct{ cmd *exec.Cmd }
+
+func (p osProcess) pid() int { return p.cmd.Process.Pid }
+
+func (p osProcess) signal(sig syscall.Signal) { _ = p.cmd.Process.Signal(sig) }
+
+func (o *osStarter) start(spec workerSpec, socket *os.File, deliver func(message), exited func(exitStatus)) (process, error) {
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	parent, child, err := newChannel()
+	if err != nil {
+		return nil, err
+	}
+	defer child.Close()
+	cmd := exec.Command(o.command, o.args...)
+	cmd.Env = append(workerEnviron(os.Environ(), spec.Workers), workerEnv+"="+string(raw))
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.ExtraFiles = []*os.File{child, o.board}
+	if socket != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, socket)
 	}
 	// A process group of its own keeps a terminal's Ctrl-C away from the
 	// workers: the supervisor alone decides how they stop.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		parent.Close()
-		s.board.release(board)
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
-	w := &worker{
-		slot:     sl,
-		pid:      cmd.Process.Pid,
-		cmd:      cmd,
-		ch:       parent,
-		board:    board,
-		started:  s.now(),
-		lastBeat: s.now(),
-		exec:     s.cfg.execMode(),
-	}
-	s.setLimits(w)
-	s.workers[w.pid] = w
 	read := make(chan struct{})
-	go s.readChannel(w, read)
+	go o.readChannel(parent, cmd.Process.Pid, deliver, read)
 	go func() {
 		_ = cmd.Wait()
 		// The channel reaches EOF when the process is gone; waiting for
 		// the reader keeps a worker's last words before its exit event.
 		<-read
-		s.events <- event{w: w, exit: cmd.ProcessState}
+		parent.Close()
+		exited(exitDetail(cmd.ProcessState))
 	}()
-	s.log.Info().Int("slot", sl.index).Int("pid", w.pid).Msg("worker started")
-	return w, nil
+	return osProcess{cmd}, nil
 }
 
-// readChannel forwards w's messages to the loop until EOF.
-func (s *supervisor) readChannel(w *worker, done chan<- struct{}) {
+// readChannel forwards the messages of worker pid to deliver until EOF.
+func (o *osStarter) readChannel(ch *net.UnixConn, pid int, deliver func(message), done chan<- struct{}) {
 	defer close(done)
 	buf, oob := make([]byte, maxMessage), make([]byte, oobSpace)
 	for {
-		m, err := receive(w.ch, buf, oob)
+		m, err := receive(ch, buf, oob)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				s.log.Warn().Err(err).Int("pid", w.pid).Msg("worker channel")
+				o.log.Warn().Err(err).Int("pid", pid).Msg("worker channel")
 			}
 			return
 		}
-		s.events <- event{w: w, msg: m}
+		deliver(m)
 	}
 }
 
@@ -197,21 +248,22 @@ func workerEnviron(env []string, workers int) []string {
 }
 
 // signal sends sig to w, ignoring a process that is already gone.
-func (w *worker) signal(sig syscall.Signal) {
-	_ = w.cmd.Process.Signal(sig)
+func (w *worker) signal(sig syscall.Signal) { w.proc.signal(sig) }
+
+// exitStatus is how a process ended: its exit code, or -1 and the name of
+// the signal that killed it.
+type exitStatus struct {
+	code   int
+	signal string
 }
 
-// alive reports whether w has not been reaped yet.
-func (w *worker) alive() bool { return w.cmd.ProcessState == nil }
-
-// exitDetail describes how a process ended: its code, and the signal that
-// killed it if one did.
-func exitDetail(st *os.ProcessState) (code int, sig string) {
+// exitDetail describes how a process ended.
+func exitDetail(st *os.ProcessState) exitStatus {
 	ws, ok := st.Sys().(syscall.WaitStatus)
 	if ok && ws.Signaled() {
-		return -1, unixSignalName(ws.Signal())
+		return exitStatus{-1, unixSignalName(ws.Signal())}
 	}
-	return st.ExitCode(), ""
+	return exitStatus{st.ExitCode(), ""}
 }
 
 func unixSignalName(sig syscall.Signal) string {
@@ -221,13 +273,12 @@ func unixSignalName(sig syscall.Signal) string {
 	return "signal " + strconv.Itoa(int(sig))
 }
 
-// judgedByBeat reports whether w's silence means it is hung: w is online,
-// not told to stop (a draining worker answers to its kill deadline, and an
-// exec worker may stop pinging once it drains, as systemd allows), and it
-// beats: a built-in worker always does, an exec worker once it sent
-// WATCHDOG=1.
+// judgedByBeat reports whether w's silence means it is hung: w is online
+// (a draining worker answers to its kill deadline, and an exec worker may
+// stop pinging once it drains, as systemd allows), and it beats: a
+// built-in worker always does, an exec worker once it sent WATCHDOG=1.
 func (w *worker) judgedByBeat() bool {
-	return w.online && w.reason == "" && !w.notifiedStopping && (!w.exec || w.watchdog)
+	return w.state == stateOnline && (!w.exec || w.watchdog)
 }
 
 // slotSocket is a slot's listening socket as the supervisor holds it: a

@@ -1,11 +1,9 @@
 package supervisor
 
 import (
-	"bufio"
-	"bytes"
-	"os"
-	"strconv"
 	"time"
+
+	"github.com/spreadhttp/spread/internal/procfs"
 )
 
 // The accept-queue hang detector needs no cooperation from the worker, so
@@ -73,7 +71,7 @@ func (s *supervisor) sampleQueue(sl *slot, now time.Time) {
 		return
 	}
 	w := sl.current
-	if w == nil || !w.online || w.reason != "" || w.notifiedStopping || s.stopping {
+	if w == nil || w.state != stateOnline || s.stopping {
 		q.length, q.stuckSince = n, time.Time{}
 		return
 	}
@@ -112,22 +110,11 @@ func (q *queueWatch) observe(now time.Time, n, pid int, timeout time.Duration, r
 // readBytes is the bytes pid has read so far (rchar in /proc/PID/io), or
 // -1 when the file cannot be read.
 func readBytes(pid int) int64 {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/io")
+	n, err := procfs.ReadChars(pid)
 	if err != nil {
 		return -1
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := bytes.CutPrefix(sc.Bytes(), []byte("rchar: ")); ok {
-			n, err := strconv.ParseInt(string(v), 10, 64)
-			if err != nil {
-				return -1
-			}
-			return n
-		}
-	}
-	return -1
+	return n
 }
 
 // onNote applies an sd_notify datagram from one of the workers.
@@ -144,11 +131,12 @@ func (s *supervisor) onNote(n note) {
 		w.watchdog = true
 		w.lastBeat = s.now()
 	}
-	if n.fields["STOPPING"] == "1" && !w.notifiedStopping {
-		w.notifiedStopping = true
+	if n.fields["STOPPING"] == "1" && w.state == stateOnline {
+		// It drains by itself: no kill deadline until spread asks too.
+		w.state = stateDraining
 		s.log.Info().Int("slot", w.slot.index).Int("pid", w.pid).Msg("worker stopping")
 	}
-	if n.fields["READY"] == "1" && !w.online && w.reason == "" && w.failure == "" {
+	if n.fields["READY"] == "1" && w.state == stateStarting && w.failure == "" {
 		s.onOnline(w)
 	}
 }

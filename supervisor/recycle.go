@@ -59,7 +59,7 @@ func (s *supervisor) checkRecycle(now time.Time) {
 	}
 	for _, sl := range s.slots {
 		w := sl.current
-		if w == nil || !w.online || w.reason != "" || sl.retiring || sl.next != nil || now.Before(sl.recycleRetryAt) {
+		if w == nil || w.state != stateOnline || sl.scaledDown || sl.next != nil || now.Before(sl.recycleRetryAt) {
 			continue
 		}
 		if limit, detail := s.overLimit(w, now); limit != "" {
@@ -124,7 +124,7 @@ func (s *supervisor) recycleFailed(sl *slot, w *worker) {
 	sl.recycleRetryAt = s.now().Add(s.cfg.MaxBackoff)
 	s.log.Error().Int("slot", sl.index).Int("pid", w.pid).Str("reason", s.startFailure(w)).
 		Msg("recycle failed: the old worker keeps serving")
-	if sl.current == nil && !s.stopping && !sl.retiring && sl.restartAt.IsZero() {
+	if sl.current == nil && !s.stopping && !sl.scaledDown && sl.restartAt.IsZero() {
 		// The old worker died while its replacement was starting.
 		s.scheduleRestart(sl, s.policy.Exited(&sl.history, 0))
 	}
@@ -140,6 +140,5 @@ func (s *supervisor) startFailure(w *worker) string {
 	if w.failure != "" {
 		return w.failure
 	}
-	code, sig := exitDetail(w.cmd.ProcessState)
-	return "new worker " + describeExit(code, sig) + " before coming online"
+	return "new worker " + describeExit(w.end.code, w.end.signal) + " before coming online"
 }

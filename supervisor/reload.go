@@ -62,13 +62,13 @@ func (s *supervisor) startReload() int {
 	s.reloads++
 	r := &reloadState{id: s.reloads}
 	for _, sl := range s.slots {
-		if !sl.retiring {
+		if !sl.scaledDown {
 			r.queue = append(r.queue, sl)
 		}
 	}
 	s.reload = r
 	s.log.Info().Int("slots", len(r.queue)).Str("command", s.commandLine()).Msg("reload started")
-	s.changed()
+	s.notifyHooks()
 	s.reloadNext()
 	return r.id
 }
@@ -79,7 +79,7 @@ func (s *supervisor) reloadNext() {
 	for len(r.queue) > 0 {
 		sl := r.queue[0]
 		r.queue = r.queue[1:]
-		if sl.retiring || sl.current == nil {
+		if sl.scaledDown || sl.current == nil {
 			// A slot waiting for its restart starts from the new binary
 			// anyway.
 			continue
@@ -106,7 +106,7 @@ func (s *supervisor) endReload(failure string) {
 	if failure != "" {
 		s.lastReload.Result, s.lastReload.Error = ReloadFailed, failure
 	}
-	s.changed()
+	s.notifyHooks()
 	if r.again {
 		s.startReload()
 	}
@@ -124,7 +124,7 @@ func (s *supervisor) reloadStepDone(w *worker) {
 		if old.recycle != "" {
 			reason = reasonRecycled + old.recycle
 		}
-		s.retire(old, reason)
+		s.stopWorker(old, reason)
 	}
 	switch {
 	case s.recycling == sl:
@@ -138,7 +138,7 @@ func (s *supervisor) reloadStepDone(w *worker) {
 // came online.
 func (s *supervisor) reloadFailed(sl *slot, w *worker) {
 	reason := s.startFailure(w)
-	if sl.current == nil && !s.stopping && !sl.retiring && sl.restartAt.IsZero() {
+	if sl.current == nil && !s.stopping && !sl.scaledDown && sl.restartAt.IsZero() {
 		// The old worker died while its replacement was starting.
 		s.scheduleRestart(sl, s.policy.Exited(&sl.history, 0))
 	}

@@ -6,8 +6,8 @@ import (
 )
 
 // scaleTo changes the number of worker slots to n, clamped to
-// [1, MaxWorkers]. New slots start at once; the highest slots retire: their
-// worker drains and exits, then the slot's socket is closed. The kernel
+// [1, MaxWorkers]. New slots start at once; the highest slots are scaled
+// down: their worker drains and exits, then the slot's socket is closed. The kernel
 // resets whatever is still queued on that socket then, unless
 // net.ipv4.tcp_migrate_req moves it to another socket of the group.
 func (s *supervisor) scaleTo(n int) (int, error) {
@@ -24,23 +24,23 @@ func (s *supervisor) scaleTo(n int) (int, error) {
 	for cur := from; cur > n; cur-- {
 		var top *slot
 		for _, sl := range s.slots {
-			if !sl.retiring && (top == nil || sl.index > top.index) {
+			if !sl.scaledDown && (top == nil || sl.index > top.index) {
 				top = sl
 			}
 		}
-		top.retiring = true
+		top.scaledDown = true
 		top.restartAt = time.Time{}
 		for _, w := range []*worker{top.current, top.next} {
 			if w != nil {
-				s.retire(w, reasonScaledDown)
+				s.stopWorker(w, reasonScaledDown)
 			}
 		}
 	}
 	if n != from {
 		s.log.Info().Int("from", from).Int("to", n).Msg("scaled")
 	}
-	s.reapRetired()
-	s.changed()
+	s.dropScaledDownSlots()
+	s.notifyHooks()
 	return n, nil
 }
 
@@ -57,12 +57,12 @@ func (s *supervisor) freeIndex() int {
 	return i
 }
 
-// reapRetired removes retired slots whose workers are all gone and closes
-// their sockets.
-func (s *supervisor) reapRetired() {
+// dropScaledDownSlots removes the scaled-down slots whose workers are all
+// gone, and closes their sockets.
+func (s *supervisor) dropScaledDownSlots() {
 	kept := s.slots[:0]
 	for _, sl := range s.slots {
-		if sl.retiring && sl.current == nil && sl.next == nil {
+		if sl.scaledDown && sl.current == nil && sl.next == nil {
 			sl.socket.close()
 			continue
 		}

@@ -1,14 +1,14 @@
 package supervisor
 
 import (
-	"bytes"
 	"cmp"
 	"fmt"
 	"maps"
 	"os"
 	"slices"
-	"strconv"
 	"time"
+
+	"github.com/spreadhttp/spread/internal/procfs"
 )
 
 // Status is a snapshot of a running server, as `spread status --json` and
@@ -41,8 +41,9 @@ type Status struct {
 type WorkerStatus struct {
 	Slot int `json:"slot"`
 	Pid  int `json:"pid"`
-	// State is one of starting, online, replacing (a reload's new worker
-	// coming up), draining, hung, or restarting (no worker; one is due).
+	// State is one of starting, online, replacing (a reload's or
+	// recycle's new worker coming up), draining, hung, killed (SIGKILLed,
+	// its exit not reaped yet), or restarting (no worker; one is due).
 	State  string  `json:"state"`
 	Uptime float64 `json:"uptime_seconds"`
 	Counts Counts  `json:"counts"`
@@ -137,16 +138,9 @@ func (s *supervisor) status() Status {
 
 func (s *supervisor) workerStatus(w *worker, now time.Time) WorkerStatus {
 	sl := w.slot
-	state := "online"
-	switch {
-	case w.reason == reasonHung:
-		state = "hung"
-	case w.reason != "", w.notifiedStopping:
-		state = "draining"
-	case sl.next == w:
+	state := w.state.String()
+	if w.state == stateStarting && sl.next == w {
 		state = "replacing"
-	case !w.online:
-		state = "starting"
 	}
 	c := s.board.read(w.board)
 	rss, cpu := procUsage(w.pid)
@@ -175,30 +169,12 @@ func (s *supervisor) workerStatus(w *worker, now time.Time) WorkerStatus {
 // procUsage reads a process's resident memory (bytes) and CPU time
 // (seconds, user + system) from /proc/<pid>/stat; zeros if it is gone.
 func procUsage(pid int) (rss uint64, cpu float64) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := procfs.ReadStat(pid)
 	if err != nil {
 		return 0, 0
 	}
-	// Field 2, the command, is in parentheses and may hold spaces: count
-	// fields from the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0
-	}
-	f := bytes.Fields(b[i+1:])
-	// f[0] is field 3 (state): utime is field 14, stime 15, rss 24.
-	if len(f) < 22 {
-		return 0, 0
-	}
-	utime, _ := strconv.ParseUint(string(f[11]), 10, 64)
-	stime, _ := strconv.ParseUint(string(f[12]), 10, 64)
-	pages, _ := strconv.ParseUint(string(f[21]), 10, 64)
-	return pages * uint64(os.Getpagesize()), float64(utime+stime) / clockTicks
+	return st.RSSBytes(), st.CPUSeconds()
 }
-
-// clockTicks is USER_HZ, the unit of /proc's CPU times; 100 on every Linux
-// architecture Go supports.
-const clockTicks = 100
 
 // SupervisorUsage returns this process's own RSS and CPU seconds.
 func SupervisorUsage() (rss uint64, cpu float64) { return procUsage(os.Getpid()) }

@@ -121,8 +121,8 @@ func (s *supervisor) stopSteering(why string) {
 // eligible reports whether sl may get new connections.
 func (s *supervisor) eligible(sl *slot) bool {
 	w := sl.current
-	return !s.stopping && sl.socket != nil && !sl.retiring && !sl.steer.out &&
-		w != nil && w.online && w.reason == "" && !w.notifiedStopping
+	return !s.stopping && sl.socket != nil && !sl.scaledDown && !sl.steer.out &&
+		w != nil && w.state == stateOnline
 }
 
 // updateSteering tells the program which slots are eligible; it writes

@@ -26,14 +26,16 @@ type slot struct {
 	// the slot bound one.
 	socket  *slotSocket
 	current *worker // the worker serving the slot, nil while none runs
-	next    *worker // a reload's replacement, until it is online
+	next    *worker // a reload's or recycle's replacement, until it is online
 	history History
 	// restartAt is when the next worker starts; zero when none is due.
 	restartAt time.Time
 	restarts  int
 	lastExit  *Exit
-	retiring  bool
-	past      Counts // counters of the slot's exited workers
+	// scaledDown is set once a scale-down chose the slot: its workers
+	// drain, nothing replaces them, and dropScaledDownSlots then drops it.
+	scaledDown bool
+	past       Counts // counters of the slot's exited workers
 	// failedAtStart is set when a worker of the slot failed before the
 	// server had any worker online.
 	failedAtStart bool
@@ -70,6 +72,7 @@ type supervisor struct {
 	log    zerolog.Logger
 	policy Policy
 	now    func() time.Time
+	procs  processStarter // starts the workers' processes
 
 	slots   []*slot
 	workers map[int]*worker // every worker not yet reaped, by pid
@@ -181,20 +184,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	s := &supervisor{
-		cfg:     cfg,
-		log:     cfg.Log,
-		policy:  cfg.policy(),
-		now:     time.Now,
-		workers: map[int]*worker{},
-		exits:   map[string]uint64{},
-		oom:     newOOMCounter(),
-		board:   board,
-		events:  make(chan event, 64),
-		calls:   make(chan func()),
-		sigs:    make(chan os.Signal, 8),
-		done:    make(chan struct{}),
-	}
+	s := newSupervisor(cfg, board)
 	defer s.board.close()
 	signal.Notify(s.sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT,
 		syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1, syscall.SIGUSR2)
@@ -247,6 +237,26 @@ func Run(ctx context.Context, cfg Config) error {
 	return s.loop(ctx)
 }
 
+// newSupervisor is the state of a server about to start, with cfg's
+// defaults applied, its workers started as child processes sharing board.
+func newSupervisor(cfg Config, board *scoreboard) *supervisor {
+	return &supervisor{
+		cfg:     cfg,
+		log:     cfg.Log,
+		policy:  cfg.policy(),
+		now:     time.Now,
+		procs:   &osStarter{command: cfg.Command, args: cfg.Args, board: board.file, log: cfg.Log},
+		workers: map[int]*worker{},
+		exits:   map[string]uint64{},
+		oom:     newOOMCounter(),
+		board:   board,
+		events:  make(chan event, 64),
+		calls:   make(chan func()),
+		sigs:    make(chan os.Signal, 8),
+		done:    make(chan struct{}),
+	}
+}
+
 // warnMigrateReq logs once when the kernel will reset the queue of a
 // socket that is finally closed (scale-down, shutdown), instead of moving
 // its connections to another socket of the group.
@@ -265,6 +275,11 @@ func (s *supervisor) warnMigrateReq() {
 // missed computation can never stall it for long.
 const maxWait = 5 * time.Second
 
+// loop is the supervisor's one goroutine: it owns every field of s and
+// handles one thing per turn, a worker's event (handle), a signal
+// (onSignal), a call from the control socket (call), an sd_notify datagram
+// (onNote), ctx's end, or its timer (onTick). It returns s.err once a stop
+// has seen the last worker exit.
 func (s *supervisor) loop(ctx context.Context) error {
 	defer close(s.done)
 	// One timer, set to the nearest deadline (a restart, a heartbeat, a
@@ -291,16 +306,26 @@ func (s *supervisor) loop(ctx context.Context) error {
 			pause.resume(s)
 			s.onTick()
 		}
-		s.updateSteering()
-		t.Reset(pause.sleep(s, max(time.Millisecond, min(maxWait, s.nextDeadline().Sub(s.now())))))
-		if s.stopping && len(s.workers) == 0 {
-			s.closeSlots()
-			if s.err == nil {
-				s.log.Info().Msg("supervisor stopped")
-			}
+		if s.settled() {
 			return s.err
 		}
+		t.Reset(pause.sleep(s, max(time.Millisecond, min(maxWait, s.nextDeadline().Sub(s.now())))))
 	}
+}
+
+// settled runs after every turn of the loop: it brings the steering
+// program up to date and reports whether the server has ended, a stop
+// whose last worker is gone.
+func (s *supervisor) settled() bool {
+	s.updateSteering()
+	if !s.stopping || len(s.workers) > 0 {
+		return false
+	}
+	s.closeSlots()
+	if s.err == nil {
+		s.log.Info().Msg("supervisor stopped")
+	}
+	return true
 }
 
 // call runs fn in the loop and waits for it; false if the loop has ended.
@@ -315,6 +340,7 @@ func (s *supervisor) call(fn func()) bool {
 	}
 }
 
+// onSignal handles one signal to the supervisor; Run's doc lists them.
 func (s *supervisor) onSignal(sig syscall.Signal) {
 	s.log.Info().Str("signal", unixSignalName(sig)).Msg("signal received")
 	if s.cutDrainDelay(sig) {
@@ -351,16 +377,18 @@ func (s *supervisor) startWorker(sl *slot) {
 		s.log.Error().Err(err).Int("slot", sl.index).Msg("worker not started")
 		// A fork that fails counts as a worker that died at once, so the
 		// backoff and give-up rules hold for it too.
-		s.replace(sl, false, 0)
+		s.restartOrGiveUp(sl, false, 0)
 		return
 	}
 	sl.current = w
 }
 
+// handle applies one event of a worker: a message on its channel, or its
+// exit (onExit).
 func (s *supervisor) handle(ev event) {
 	w := ev.w
 	if ev.exit != nil {
-		s.onExit(w, ev.exit)
+		s.onExit(w, *ev.exit)
 		return
 	}
 	switch ev.msg.word {
@@ -401,12 +429,15 @@ func (s *supervisor) adoptSocket(sl *slot, fd int) {
 	unix.Close(fd)
 }
 
+// onOnline brings starting worker w online: it hands w's slot over when w
+// is a reload's or recycle's replacement, and declares the server ready
+// when w completes the first generation.
 func (s *supervisor) onOnline(w *worker) {
-	if w.online || w.reason != "" {
+	if w.state != stateStarting {
 		return
 	}
 	sl := w.slot
-	w.online, w.lastBeat = true, s.now()
+	w.state, w.onlineAt, w.lastBeat = stateOnline, s.now(), s.now()
 	s.everOnline = true
 	s.log.Info().Int("slot", sl.index).Int("pid", w.pid).Dur("after", s.now().Sub(w.started)).Msg("worker online")
 	if sl.next == w {
@@ -425,23 +456,28 @@ func (s *supervisor) onOnline(w *worker) {
 		}
 		s.tellPredecessor()
 	}
-	s.changed()
+	s.notifyHooks()
 }
 
-func (s *supervisor) changed() {
+// notifyHooks tells every hook that the set of online workers changed, or
+// a reload started or ended.
+func (s *supervisor) notifyHooks() {
 	for _, h := range s.hooks {
 		h.changed(s)
 	}
 }
 
-func (s *supervisor) onExit(w *worker, st *os.ProcessState) {
+// onExit accounts for w's end (its counts, the exit's reason, the log
+// line), then decides what follows: a failed reload or recycle step, the
+// slot's restart, or nothing for a worker already replaced or stopped.
+func (s *supervisor) onExit(w *worker, end exitStatus) {
 	delete(s.workers, w.pid)
-	w.ch.Close()
+	w.end = end
 	sl := w.slot
 	sl.past = sl.past.Add(s.board.read(w.board))
 	s.board.release(w.board)
 
-	code, sig := exitDetail(st)
+	code, sig := end.code, end.signal
 	uptime := s.now().Sub(w.started)
 	exit := s.explainExit(w, code, sig)
 	s.exits[exit.Reason]++
@@ -463,7 +499,7 @@ func (s *supervisor) onExit(w *worker, st *os.ProcessState) {
 		}
 		switch {
 		case w.failure != "":
-		case w.exec && !w.online:
+		case w.exec && !w.cameOnline():
 			s.lastError = fmt.Sprintf("%s exited before coming online (%s)", s.cfg.Exec[0], describeExit(code, sig))
 		default:
 			s.lastError = fmt.Sprintf("worker %d %s", w.pid, exit.Detail)
@@ -482,7 +518,7 @@ func (s *supervisor) onExit(w *worker, st *os.ProcessState) {
 	case sl.current == w:
 		sl.current = nil
 		sl.lastExit = exit
-		s.replace(sl, w.online, uptime)
+		s.restartOrGiveUp(sl, w.cameOnline(), uptime)
 	default:
 		// An old worker of a reload, a retired one, or a hung one already
 		// replaced: nothing replaces it.
@@ -490,14 +526,16 @@ func (s *supervisor) onExit(w *worker, st *os.ProcessState) {
 			sl.lastExit = exit
 		}
 	}
-	s.reapRetired()
-	s.changed()
+	s.dropScaledDownSlots()
+	s.notifyHooks()
 }
 
-// replace decides what follows the end of sl's current worker, which ran
-// for uptime and came online or not.
-func (s *supervisor) replace(sl *slot, wasOnline bool, uptime time.Duration) {
-	if s.stopping || sl.retiring {
+// restartOrGiveUp decides what follows the end of sl's current worker,
+// which ran for uptime and came online or not: it schedules the slot's
+// next worker after the policy's backoff, or ends the server when no
+// worker came online at all or every slot keeps failing.
+func (s *supervisor) restartOrGiveUp(sl *slot, wasOnline bool, uptime time.Duration) {
+	if s.stopping || sl.scaledDown {
 		return
 	}
 	if sl.next != nil {
@@ -545,6 +583,7 @@ func (sl *slot) queueLen() int {
 	return n
 }
 
+// scheduleRestart has onTick start sl's next worker after delay.
 func (s *supervisor) scheduleRestart(sl *slot, delay time.Duration) {
 	sl.restartAt = s.now().Add(delay)
 	sl.restarts++
@@ -571,40 +610,46 @@ func (s *supervisor) slotsFailedAtStart() int {
 	return n
 }
 
+// histories are the restart records of the slots not scaled down.
 func (s *supervisor) histories() []History {
 	hs := make([]History, 0, len(s.slots))
 	for _, sl := range s.slots {
-		if !sl.retiring {
+		if !sl.scaledDown {
 			hs = append(hs, sl.history)
 		}
 	}
 	return hs
 }
 
+// onlineCount counts the slots whose current worker came online.
 func (s *supervisor) onlineCount() int {
 	n := 0
 	for _, sl := range s.slots {
-		if sl.current != nil && sl.current.online {
+		if sl.current != nil && sl.current.cameOnline() {
 			n++
 		}
 	}
 	return n
 }
 
+// activeSlots counts the slots not scaled down.
 func (s *supervisor) activeSlots() int {
 	n := 0
 	for _, sl := range s.slots {
-		if !sl.retiring {
+		if !sl.scaledDown {
 			n++
 		}
 	}
 	return n
 }
 
+// onTick runs when the loop's timer fires: it starts the restarts that
+// are due, acts on the workers' deadlines (watch), reads the accept queues,
+// checks recycling limits and an upgrade's deadline, and ticks the hooks.
 func (s *supervisor) onTick() {
 	now := s.now()
 	for _, sl := range s.slots {
-		if !s.stopping && !sl.retiring && sl.current == nil && !sl.restartAt.IsZero() && !now.Before(sl.restartAt) {
+		if !s.stopping && !sl.scaledDown && sl.current == nil && !sl.restartAt.IsZero() && !now.Before(sl.restartAt) {
 			s.startWorker(sl)
 		}
 	}
@@ -631,8 +676,9 @@ type ticker interface {
 	deadline(s *supervisor) time.Time
 }
 
-// nextDeadline is the earliest time at which onTick has something to do;
-// it mirrors the conditions of onTick and watch.
+// nextDeadline is the earliest time at which onTick has something to do:
+// a slot's restart, a worker's deadline, a queue reading, a recycling
+// check, an upgrade's or a hook's deadline.
 func (s *supervisor) nextDeadline() time.Time {
 	next := s.now().Add(maxWait)
 	earlier := func(t time.Time) {
@@ -641,23 +687,12 @@ func (s *supervisor) nextDeadline() time.Time {
 		}
 	}
 	for _, sl := range s.slots {
-		if !s.stopping && !sl.retiring && sl.current == nil {
+		if !s.stopping && !sl.scaledDown && sl.current == nil {
 			earlier(sl.restartAt)
 		}
 	}
 	for _, w := range s.workers {
-		switch {
-		case w.killed:
-		case !w.killAt.IsZero():
-			earlier(w.killAt.Add(time.Millisecond))
-		case !w.online && w.reason == "":
-			earlier(w.started.Add(s.cfg.StartTimeout + time.Millisecond))
-			if s.readyAfterDelay(w) {
-				earlier(w.started.Add(s.cfg.ReadyDelay))
-			}
-		case w.judgedByBeat() && s.cfg.WorkerTimeout > 0:
-			earlier(w.lastBeat.Add(s.cfg.WorkerTimeout + time.Millisecond))
-		}
+		earlier(s.deadline(w))
 	}
 	if s.cfg.WorkerTimeout > 0 || s.steer != nil {
 		earlier(s.nextSample)
@@ -676,19 +711,23 @@ func (s *supervisor) nextDeadline() time.Time {
 	return next
 }
 
-// watch enforces w's deadlines: start timeout, heartbeat, graceful stop.
+// watch acts on w once its deadline has come (see deadline): it kills a
+// draining or hung worker, brings online an exec worker that ran for the
+// ready delay, kills one not online within the start timeout, and finds an
+// online one hung that missed its heartbeats.
 func (s *supervisor) watch(w *worker, now time.Time) {
-	switch {
-	case w.killed:
-	case !w.killAt.IsZero() && now.After(w.killAt):
+	if d := s.deadline(w); d.IsZero() || now.Before(d) {
+		return
+	}
+	switch w.state {
+	case stateDraining, stateHung:
 		s.log.Warn().Int("slot", w.slot.index).Int("pid", w.pid).Str("reason", w.reason).Msg("worker killed: deadline passed")
-		w.killed = true
-		w.signal(syscall.SIGKILL)
-	case !w.quitAt.IsZero():
-		// Hung, already told to dump its stacks; killAt follows.
-	case s.readyAfterDelay(w) && now.Sub(w.started) >= s.cfg.ReadyDelay:
-		s.onOnline(w)
-	case !w.online && w.reason == "" && now.Sub(w.started) > s.cfg.StartTimeout:
+		s.kill(w)
+	case stateStarting:
+		if s.readyAfterDelay(w) && now.Sub(w.started) >= s.cfg.ReadyDelay {
+			s.onOnline(w)
+			return
+		}
 		w.reason = reasonStartTimeout
 		w.failure = fmt.Sprintf("not online after %s", s.cfg.StartTimeout)
 		if w.exec && s.cfg.Ready == ReadyNotify {
@@ -696,17 +735,22 @@ func (s *supervisor) watch(w *worker, now time.Time) {
 		}
 		s.lastError = w.failure
 		s.log.Error().Int("slot", w.slot.index).Int("pid", w.pid).Dur("timeout", s.cfg.StartTimeout).Msg("worker did not come online")
-		w.killed = true
-		w.signal(syscall.SIGKILL)
-	case w.judgedByBeat() && s.cfg.WorkerTimeout > 0 && now.Sub(w.lastBeat) > s.cfg.WorkerTimeout:
+		s.kill(w)
+	case stateOnline:
 		s.markHung(w, now, s.log.Error().Dur("silent", now.Sub(w.lastBeat)), "worker hung: no heartbeat")
 	}
+}
+
+// kill SIGKILLs w; only its exit is awaited from then on.
+func (s *supervisor) kill(w *worker) {
+	w.state = stateKilled
+	w.signal(syscall.SIGKILL)
 }
 
 // readyAfterDelay reports whether w comes online by having run for the
 // ready delay: an exec worker under --ready=start, once it runs the command.
 func (s *supervisor) readyAfterDelay(w *worker) bool {
-	return w.exec && s.cfg.Ready == ReadyStart && w.execd && !w.online && w.reason == ""
+	return w.exec && s.cfg.Ready == ReadyStart && w.execd && w.state == stateStarting
 }
 
 // markHung sends w the hang signal, sets its kill deadline and starts its
@@ -717,8 +761,7 @@ func (s *supervisor) readyAfterDelay(w *worker) bool {
 // continued, hence the SIGCONT. ev carries the log fields of the cause.
 func (s *supervisor) markHung(w *worker, now time.Time, ev *zerolog.Event, msg string) {
 	ev.Int("slot", w.slot.index).Int("pid", w.pid).Str("signal", unixSignalName(s.cfg.HangSignal)).Msg(msg)
-	w.reason = reasonHung
-	w.quitAt = now
+	w.state, w.reason = stateHung, reasonHung
 	w.killAt = now.Add(hungGrace)
 	w.signal(s.cfg.HangSignal)
 	w.signal(syscall.SIGCONT)
@@ -730,7 +773,7 @@ func (s *supervisor) markHung(w *worker, now time.Time, ev *zerolog.Event, msg s
 // the connections queued there while the hung one dumps and dies.
 func (s *supervisor) replaceHung(w *worker) {
 	sl := w.slot
-	if sl.current != w || s.stopping || sl.retiring {
+	if sl.current != w || s.stopping || sl.scaledDown {
 		return
 	}
 	sl.current = nil
@@ -748,8 +791,7 @@ func (s *supervisor) stop(why string, force bool) {
 			s.err = s.forcedStopError(why)
 		}
 		for _, w := range s.workers {
-			w.killed = true
-			w.signal(syscall.SIGKILL)
+			s.kill(w)
 			w.signal(syscall.SIGCONT)
 		}
 	}
@@ -766,12 +808,16 @@ func (s *supervisor) stop(why string, force bool) {
 		return
 	}
 	for _, w := range s.workers {
-		s.retire(w, reasonStopped)
+		s.stopWorker(w, reasonStopped)
 	}
 }
 
-// retire asks w to drain and exit, and sets its kill deadline.
-func (s *supervisor) retire(w *worker, reason string) {
+// stopWorker asks w to drain and exit, and sets its kill deadline. A hung or
+// killed worker keeps its state, and its deadline when it has one.
+func (s *supervisor) stopWorker(w *worker, reason string) {
+	if w.state == stateStarting || w.state == stateOnline {
+		w.state = stateDraining
+	}
 	if w.reason == "" {
 		w.reason = reason
 	}
@@ -805,6 +851,7 @@ func (s *supervisor) commandLine() string {
 	return s.cfg.Command
 }
 
+// describeExit says how a process ended, for people.
 func describeExit(code int, sig string) string {
 	if sig != "" {
 		return "killed by " + sig

@@ -159,7 +159,7 @@ func (s *supervisor) spawnSuccessor() (*exec.Cmd, error) {
 		spec.SteerMigrates = s.steer.Migrates()
 	}
 	for _, sl := range s.slots {
-		if sl.retiring || sl.socket == nil {
+		if sl.scaledDown || sl.socket == nil {
 			continue
 		}
 		f, err := sl.socket.file()

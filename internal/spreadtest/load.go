@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"sync"
@@ -35,7 +36,7 @@ type Load struct {
 	ok, failed, sent atomic.Int64
 	mu               sync.Mutex
 	errs             map[string]int
-	pids             map[string]int
+	workers          map[string]int // answers by X-Worker value
 	stop             chan struct{}
 	wg               sync.WaitGroup
 }
@@ -44,7 +45,7 @@ type Load struct {
 func (l *Load) Start() {
 	l.stop = make(chan struct{})
 	l.errs = map[string]int{}
-	l.pids = map[string]int{}
+	l.workers = map[string]int{}
 	deadline := time.Now().Add(l.MaxDuration)
 	for range l.Conns {
 		l.wg.Add(1)
@@ -65,22 +66,14 @@ func (l *Load) Done() (ok, failed int64) { return l.ok.Load(), l.failed.Load() }
 func (l *Load) Errors() map[string]int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range l.errs {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(l.errs)
 }
 
 // Workers lists the X-Worker values that answered, with counts.
 func (l *Load) Workers() map[string]int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range l.pids {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(l.workers)
 }
 
 func (l *Load) fail(err error) {
@@ -155,7 +148,7 @@ func (l *Load) roundTrip(conn net.Conn, br *bufio.Reader, req string) (closeAfte
 	}
 	l.ok.Add(1)
 	l.mu.Lock()
-	l.pids[resp.Header.Get("X-Worker")]++
+	l.workers[resp.Header.Get("X-Worker")]++
 	l.mu.Unlock()
 	return resp.Close, nil
 }

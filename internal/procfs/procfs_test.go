@@ -1,0 +1,51 @@
+package procfs
+
+import (
+	"os"
+	"testing"
+)
+
+func TestParseStatCountsFieldsFromTheLastParenthesis(t *testing.T) {
+	// A command may hold spaces and parentheses ("(a) b) c").
+	const line = "4242 ((a) b) c) S 17 4242 4242 0 -1 4194560 500 0 0 0 250 50 0 0 20 0 3 0 1000 123456789 2048 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
+	st, err := ParseStat([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Stat{State: 'S', PPid: 17, UTime: 250, STime: 50, RSSPages: 2048}
+	if st != want {
+		t.Fatalf("parsed %+v, want %+v", st, want)
+	}
+	if got := st.CPUSeconds(); got != 3 {
+		t.Errorf("CPU %.2fs, want 3s (300 ticks)", got)
+	}
+	if _, err := ParseStat([]byte("4242 (cut")); err == nil {
+		t.Error("a stat without its command's end parsed")
+	}
+}
+
+func TestOwnStatAndReadChars(t *testing.T) {
+	st, err := ReadStat(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PPid != os.Getppid() || st.Zombie() || st.RSSBytes() == 0 {
+		t.Fatalf("own stat %+v: want ppid %d, alive, resident", st, os.Getppid())
+	}
+	if _, err := ReadTaskStat(os.Getpid(), os.Getpid()); err != nil {
+		t.Fatalf("main thread's stat: %v", err)
+	}
+	before, err := ReadChars(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.ReadFile("/proc/self/stat"); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := ReadChars(os.Getpid()); after <= before {
+		t.Fatalf("rchar %d after a read, %d before", after, before)
+	}
+	if _, err := ReadStat(1 << 23); err == nil {
+		t.Error("a pid above pid_max has a stat")
+	}
+}
