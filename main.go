@@ -275,7 +275,7 @@ func checkServeFlags(c *cli.Context, cfg *supervisor.Config) error {
 		return fmt.Errorf("--max-header-bytes must lie within %d and %d, got %d", handler.MinHeaderBytes, handler.MaxHeaderBytesLimit, c.Int("max-header-bytes"))
 	}
 	if cfg.WorkerTimeout == 0 {
-		cfg.WorkerTimeout = -1 // the flag's 0 means off; the Config's 0 means default
+		cfg.WorkerTimeout = supervisor.Off
 	}
 	return nil
 }
