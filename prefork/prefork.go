@@ -36,8 +36,8 @@
 // (DefaultOptions, Validate), and an error names the setting as its flag:
 // "--workers must be at least 1, got 0". The few flags that have no
 // option are the CLI's own: --addr is the addr argument, --log-format and
-// --log-level make the Logger, --config reads flag values from a file,
-// and `-- CMD` is Exec. See docs/library.md for the whole table.
+// --log-level make the Logger, and --config reads flag values from a
+// file. A command after -- is Exec. See docs/library.md for the table.
 package prefork
 
 import (

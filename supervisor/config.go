@@ -17,9 +17,10 @@ import (
 	"github.com/spreadhttp/spread/reuseport"
 )
 
-// Config is what a supervisor runs. Each field is the setting of the
-// `spread serve` flag of the same name in kebab case (MaxWorkers is
-// --max-workers), and Validate's errors name settings that way.
+// Config is what a supervisor runs. Its settings are those of the
+// `spread serve` flags of the same name in kebab case (MaxWorkers is
+// --max-workers; Socket holds --backlog and --tcp-defer-accept, Exec the
+// command after --), and Validate's errors name them that way.
 //
 // Run fills a zero field with its default, as DefaultConfig writes them
 // out, so Config{Addr: addr} is a working configuration. A setting whose
