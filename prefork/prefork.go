@@ -122,6 +122,8 @@ func resolve(addr string, opts []Option, worker bool) (*settings, error) {
 	}
 	s.cfg.Log, s.http.Log = *s.log, *s.log
 	switch {
+	case worker:
+		// The control socket is the supervisor's.
 	case s.noControl:
 		s.cfg.ControlSocket = ""
 	case s.controlSocket != "":
