@@ -35,7 +35,7 @@ func standaloneCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			_, httpOpts, err := prefork.Settings(c.String("addr"), append(opts, prefork.Logger(log))...)
+			_, httpOpts, err := prefork.Settings(c.String("addr"), append(opts, prefork.Logger(log), prefork.NoControlSocket())...)
 			if err != nil {
 				return err
 			}
