@@ -60,13 +60,19 @@ import (
 // kept failing. In a worker it returns when the worker has drained; the
 // program should then exit, with status 1 on an error.
 func ListenAndServe(ctx context.Context, addr string, h http.Handler, opts ...Option) error {
-	return Run(ctx, addr, append(opts, func(s *settings) { s.http.Engine, s.http.Handler = "net/http", h })...)
+	return Run(ctx, addr, withLast(opts, func(s *settings) { s.http.Engine, s.http.Handler = "net/http", h })...)
 }
 
 // ListenAndServeFast is ListenAndServe for a fasthttp handler, served by
 // fasthttp workers.
 func ListenAndServeFast(ctx context.Context, addr string, h fasthttp.RequestHandler, opts ...Option) error {
-	return Run(ctx, addr, append(opts, func(s *settings) { s.http.Engine, s.http.FastHandler = "fasthttp", h })...)
+	return Run(ctx, addr, withLast(opts, func(s *settings) { s.http.Engine, s.http.FastHandler = "fasthttp", h })...)
+}
+
+// withLast is opts and then last, which so wins over them, in a new slice:
+// appending to the caller's could write into its spare capacity.
+func withLast(opts []Option, last Option) []Option {
+	return append(opts[:len(opts):len(opts)], last)
 }
 
 // Run is ListenAndServe for spread's own server: its built-in pages, or,
