@@ -5,14 +5,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"runtime"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -20,7 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/spreadhttp/spread/handler"
-	"github.com/spreadhttp/spread/reuseport"
+	"github.com/spreadhttp/spread/prefork"
 	"github.com/spreadhttp/spread/supervisor"
 )
 
@@ -63,17 +59,17 @@ func newApp() *cli.App {
 var (
 	flagAddr = &cli.StringFlag{Name: "addr", Value: ":8000", EnvVars: []string{"SPREAD_ADDR"},
 		Usage: "TCP address every worker serves (host:port)"}
-	flagEngine = &cli.StringFlag{Name: "engine", Value: "net/http", EnvVars: []string{"SPREAD_ENGINE"},
+	flagEngine = &cli.StringFlag{Name: "engine", Value: handler.DefaultOptions().Engine, EnvVars: []string{"SPREAD_ENGINE"},
 		Usage: "HTTP engine of the workers: " + strings.Join(handler.Engines, " or ")}
 	flagLogFormat = &cli.StringFlag{Name: "log-format", Value: "auto", EnvVars: []string{"SPREAD_LOG_FORMAT"},
 		Usage: "log format: console, json, or auto (console on a terminal, else json)"}
 	flagLogLevel = &cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"SPREAD_LOG_LEVEL"},
 		Usage: "least severe log level written: debug, info, warn or error"}
-	flagReadHeaderTimeout = &cli.DurationFlag{Name: "read-header-timeout", Value: 10 * time.Second, EnvVars: []string{"SPREAD_READ_HEADER_TIMEOUT"},
+	flagReadHeaderTimeout = &cli.DurationFlag{Name: "read-header-timeout", Value: handler.DefaultOptions().ReadHeaderTimeout, EnvVars: []string{"SPREAD_READ_HEADER_TIMEOUT"},
 		Usage: "time a client has to send a request's headers"}
-	flagIdleTimeout = &cli.DurationFlag{Name: "idle-timeout", Value: 60 * time.Second, EnvVars: []string{"SPREAD_IDLE_TIMEOUT"},
+	flagIdleTimeout = &cli.DurationFlag{Name: "idle-timeout", Value: handler.DefaultOptions().IdleTimeout, EnvVars: []string{"SPREAD_IDLE_TIMEOUT"},
 		Usage: "time an idle keep-alive connection is kept open"}
-	flagMaxHeaderBytes = &cli.IntFlag{Name: "max-header-bytes", Value: 16 << 10, EnvVars: []string{"SPREAD_MAX_HEADER_BYTES"},
+	flagMaxHeaderBytes = &cli.IntFlag{Name: "max-header-bytes", Value: handler.DefaultOptions().MaxHeaderBytes, EnvVars: []string{"SPREAD_MAX_HEADER_BYTES"},
 		Usage: "largest request header accepted, in bytes"}
 )
 
@@ -83,7 +79,7 @@ func httpFlags() []cli.Flag {
 }
 
 func serveCommand() *cli.Command {
-	cpus := runtime.NumCPU()
+	d := supervisor.DefaultConfig()
 	return &cli.Command{
 		Name:      "serve",
 		Usage:     "run the supervisor and its workers in the foreground",
@@ -93,21 +89,21 @@ func serveCommand() *cli.Command {
 			"LISTEN_FDS=1, LISTEN_PID, LISTEN_FDNAMES=http) and NOTIFY_SOCKET for READY=1.",
 		OnUsageError: usageError,
 		Flags: append(append(httpFlags(), tlsFlags()...), flagAccessLog,
-			&cli.IntFlag{Name: "workers", Value: cpus, EnvVars: []string{"SPREAD_WORKERS"},
+			&cli.IntFlag{Name: "workers", Value: d.Workers, EnvVars: []string{"SPREAD_WORKERS"},
 				Usage: "number of worker processes at start"},
-			&cli.IntFlag{Name: "max-workers", Value: 4 * cpus, EnvVars: []string{"SPREAD_MAX_WORKERS"},
-				Usage: "most workers that scaling up (TTIN, spread scale) may reach"},
-			&cli.DurationFlag{Name: "graceful-timeout", Value: supervisor.DefaultGracefulTimeout, EnvVars: []string{"SPREAD_GRACEFUL_TIMEOUT"},
+			&cli.IntFlag{Name: "max-workers", Value: d.MaxWorkers, EnvVars: []string{"SPREAD_MAX_WORKERS"},
+				Usage: "most workers that scaling up (TTIN, spread scale) may reach (0: 4 × CPUs, and at least --workers)"},
+			&cli.DurationFlag{Name: "graceful-timeout", Value: d.GracefulTimeout, EnvVars: []string{"SPREAD_GRACEFUL_TIMEOUT"},
 				Usage: "time a stopping worker has to finish its requests before SIGKILL"},
-			&cli.DurationFlag{Name: "min-uptime", Value: supervisor.DefaultMinUptime, EnvVars: []string{"SPREAD_MIN_UPTIME"},
-				Usage: "a worker that dies younger than this restarts with backoff"},
-			&cli.DurationFlag{Name: "max-backoff", Value: supervisor.DefaultMaxBackoff, EnvVars: []string{"SPREAD_MAX_BACKOFF"},
+			&cli.DurationFlag{Name: "min-uptime", Value: d.MinUptime, EnvVars: []string{"SPREAD_MIN_UPTIME"},
+				Usage: "a worker that dies younger than this restarts with backoff (0: every exit is a stable run)"},
+			&cli.DurationFlag{Name: "max-backoff", Value: d.MaxBackoff, EnvVars: []string{"SPREAD_MAX_BACKOFF"},
 				Usage: "longest restart delay of a worker that keeps dying young"},
-			&cli.IntFlag{Name: "max-restarts", Value: supervisor.DefaultMaxRestarts, EnvVars: []string{"SPREAD_MAX_RESTARTS"},
+			&cli.IntFlag{Name: "max-restarts", Value: d.MaxRestarts, EnvVars: []string{"SPREAD_MAX_RESTARTS"},
 				Usage: "young deaths in a row after which a slot counts as failing"},
-			&cli.DurationFlag{Name: "worker-timeout", Value: supervisor.DefaultWorkerTimeout, EnvVars: []string{"SPREAD_WORKER_TIMEOUT"},
+			&cli.DurationFlag{Name: "worker-timeout", Value: d.WorkerTimeout, EnvVars: []string{"SPREAD_WORKER_TIMEOUT"},
 				Usage: "heartbeat silence after which a worker is killed as hung (0 disables)"},
-			&cli.DurationFlag{Name: "start-timeout", Value: supervisor.DefaultStartTimeout, EnvVars: []string{"SPREAD_START_TIMEOUT"},
+			&cli.DurationFlag{Name: "start-timeout", Value: d.StartTimeout, EnvVars: []string{"SPREAD_START_TIMEOUT"},
 				Usage: "time a new worker has to come online before it is killed as failed"},
 			&cli.BoolFlag{Name: "allow-shared-port", EnvVars: []string{"SPREAD_ALLOW_SHARED_PORT"},
 				Usage: "start even if another process already listens on the address"},
@@ -117,9 +113,9 @@ func serveCommand() *cli.Command {
 				Usage: "queue a connection for accept only once its request has arrived (TCP_DEFER_ACCEPT); --tcp-defer-accept=false turns it off"},
 			&cli.IntFlag{Name: "backlog", EnvVars: []string{"SPREAD_BACKLOG"},
 				Usage: "accept-queue length of each slot's socket; 0 means net.core.somaxconn"},
-			&cli.StringFlag{Name: "ready", Value: string(supervisor.ReadyStart), EnvVars: []string{"SPREAD_READY"},
+			&cli.StringFlag{Name: "ready", Value: string(d.Ready), EnvVars: []string{"SPREAD_READY"},
 				Usage: "with -- CMD, when a worker counts as online: start (after --ready-delay) or notify (when CMD sends READY=1 to $NOTIFY_SOCKET)"},
-			&cli.DurationFlag{Name: "ready-delay", Value: supervisor.DefaultReadyDelay, EnvVars: []string{"SPREAD_READY_DELAY"},
+			&cli.DurationFlag{Name: "ready-delay", Value: d.ReadyDelay, EnvVars: []string{"SPREAD_READY_DELAY"},
 				Usage: "with -- CMD and --ready=start, how long a worker runs before it counts as online"},
 			&cli.StringFlag{Name: "stop-signal", Value: "TERM", EnvVars: []string{"SPREAD_STOP_SIGNAL"},
 				Usage: "with -- CMD, the signal that tells a worker to drain and exit (SIGKILL follows after --graceful-timeout)"},
@@ -135,9 +131,9 @@ func serveCommand() *cli.Command {
 				Usage: "recycle a worker older than this (0: never)"},
 			&cli.DurationFlag{Name: "max-age-jitter", EnvVars: []string{"SPREAD_MAX_AGE_JITTER"},
 				Usage: "add a random 0..D to each worker's --max-age"},
-			&cli.StringFlag{Name: "steer", Value: supervisor.SteerAuto, EnvVars: []string{"SPREAD_STEER"},
+			&cli.StringFlag{Name: "steer", Value: d.Steer, EnvVars: []string{"SPREAD_STEER"},
 				Usage: "steer new connections away from starting, draining, hung or stuck workers with an eBPF SK_REUSEPORT program: auto (on when root/CAP_BPF allows), on, or off"},
-			&cli.DurationFlag{Name: "steer-quarantine", Value: supervisor.DefaultSteerQuarantine, EnvVars: []string{"SPREAD_STEER_QUARANTINE"},
+			&cli.DurationFlag{Name: "steer-quarantine", Value: d.SteerQuarantine, EnvVars: []string{"SPREAD_STEER_QUARANTINE"},
 				Usage: "with steering, how long a non-empty accept queue may stand still before its worker gets no new connections"},
 			flagDrainDelay,
 			flagControlSocket,
@@ -151,228 +147,22 @@ func serveCommand() *cli.Command {
 }
 
 // serve runs the supervisor, or, in a process the supervisor started, the
-// worker.
+// worker: prefork.Run with the option of each flag.
 func serve(c *cli.Context) error {
 	log, closeLog, err := newLogger(c)
 	if err != nil {
 		return err
 	}
 	defer closeLog()
-	command := c.Args().Slice()
-	if _, err := validEngine(c.String("engine")); err != nil && len(command) == 0 {
-		return err
-	}
-	if supervisor.IsWorker() {
-		if len(command) > 0 {
-			return supervisor.ExecWorker()
-		}
-		return runWorker(c, log)
-	}
-	stopSignal, err := signalFlag(c, "stop-signal")
-	if err != nil {
-		return err
-	}
-	hangSignal, err := signalFlag(c, "hang-signal")
-	if err != nil {
-		return err
-	}
-	maxMemory, err := parseSize(c.String("max-memory"))
-	if err != nil {
-		return fmt.Errorf("--max-memory: %w", err)
-	}
-	cfg := supervisor.Config{
-		Addr:              c.String("addr"),
-		Workers:           c.Int("workers"),
-		MaxWorkers:        c.Int("max-workers"),
-		GracefulTimeout:   c.Duration("graceful-timeout"),
-		MinUptime:         c.Duration("min-uptime"),
-		MaxBackoff:        c.Duration("max-backoff"),
-		MaxRestarts:       c.Int("max-restarts"),
-		WorkerTimeout:     c.Duration("worker-timeout"),
-		StartTimeout:      c.Duration("start-timeout"),
-		AllowSharedPort:   c.Bool("allow-shared-port"),
-		ControlSocket:     controlPath(c),
-		MetricsAddr:       c.String("metrics-addr"),
-		PIDFile:           c.String("pidfile"),
-		Socket:            socketOptions(c),
-		Exec:              command,
-		Ready:             supervisor.ReadyMode(c.String("ready")),
-		ReadyDelay:        c.Duration("ready-delay"),
-		StopSignal:        stopSignal,
-		HangSignal:        hangSignal,
-		MaxRequests:       c.Uint64("max-requests"),
-		MaxRequestsJitter: c.Uint64("max-requests-jitter"),
-		MaxMemory:         maxMemory,
-		MaxAge:            c.Duration("max-age"),
-		Steer:             c.String("steer"),
-		SteerQuarantine:   c.Duration("steer-quarantine"),
-		MaxAgeJitter:      c.Duration("max-age-jitter"),
-		DrainDelay:        c.Duration("drain-delay"),
-		Log:               log,
-	}
-	if !c.IsSet("max-workers") {
-		cfg.MaxWorkers = max(cfg.MaxWorkers, cfg.Workers)
-	}
-	if err := checkServeFlags(c, &cfg); err != nil {
-		return err
-	}
-	if err := checkTLSFlags(c, command); err != nil {
-		return err
-	}
-	if err := checkAccessLogFlag(c, command); err != nil {
-		return err
-	}
-	return supervisor.Run(context.Background(), cfg)
-}
-
-// checkServeFlags rejects values that the zero-means-default convention of
-// supervisor.Config would otherwise quietly accept.
-func checkServeFlags(c *cli.Context, cfg *supervisor.Config) error {
-	switch {
-	case cfg.Workers < 1:
-		return fmt.Errorf("--workers must be at least 1, got %d", cfg.Workers)
-	case cfg.Workers > supervisor.WorkerLimit:
-		return fmt.Errorf("--workers must be at most %d (the scoreboard's capacity), got %d", supervisor.WorkerLimit, cfg.Workers)
-	case cfg.MaxWorkers < 1:
-		return fmt.Errorf("--max-workers must be at least 1, got %d", cfg.MaxWorkers)
-	case cfg.MaxWorkers > supervisor.WorkerLimit:
-		return fmt.Errorf("--max-workers must be at most %d (the scoreboard's capacity), got %d", supervisor.WorkerLimit, cfg.MaxWorkers)
-	case cfg.GracefulTimeout <= 0:
-		return fmt.Errorf("--graceful-timeout must be positive, got %s", cfg.GracefulTimeout)
-	case cfg.MinUptime < 0:
-		return fmt.Errorf("--min-uptime must not be negative, got %s", cfg.MinUptime)
-	case cfg.MaxBackoff <= 0:
-		return fmt.Errorf("--max-backoff must be positive, got %s", cfg.MaxBackoff)
-	case cfg.MaxRestarts < 1:
-		return fmt.Errorf("--max-restarts must be at least 1, got %d", cfg.MaxRestarts)
-	case cfg.StartTimeout <= 0:
-		return fmt.Errorf("--start-timeout must be positive, got %s", cfg.StartTimeout)
-	case cfg.WorkerTimeout < 0:
-		return fmt.Errorf("--worker-timeout must not be negative, got %s", cfg.WorkerTimeout)
-	case c.Duration("read-header-timeout") <= 0, c.Duration("idle-timeout") <= 0:
-		return errors.New("--read-header-timeout and --idle-timeout must be positive")
-	case c.Int("backlog") < 0:
-		return fmt.Errorf("--backlog must not be negative, got %d", c.Int("backlog"))
-	case cfg.Ready != supervisor.ReadyStart && cfg.Ready != supervisor.ReadyNotify:
-		return fmt.Errorf("--ready must be start or notify, got %q", cfg.Ready)
-	case c.Duration("ready-delay") <= 0:
-		return fmt.Errorf("--ready-delay must be positive, got %s", c.Duration("ready-delay"))
-	case len(cfg.Exec) > 0 && cfg.Ready == supervisor.ReadyStart && cfg.ReadyDelay >= cfg.StartTimeout:
-		return fmt.Errorf("--ready-delay (%s) must be shorter than --start-timeout (%s)", cfg.ReadyDelay, cfg.StartTimeout)
-	case cfg.MaxRequests > 0 && len(cfg.Exec) > 0:
-		return errors.New("--max-requests needs request counts, which spread does not have for a command after --; use --max-memory or --max-age")
-	case cfg.Steer != supervisor.SteerAuto && cfg.Steer != supervisor.SteerOn && cfg.Steer != supervisor.SteerOff:
-		return fmt.Errorf("--steer must be auto, on or off, got %q", cfg.Steer)
-	case cfg.SteerQuarantine <= 0:
-		return fmt.Errorf("--steer-quarantine must be positive, got %s", cfg.SteerQuarantine)
-	case cfg.DrainDelay < 0:
-		return fmt.Errorf("--drain-delay must not be negative, got %s", cfg.DrainDelay)
-	case cfg.MaxAge < 0, cfg.MaxAgeJitter < 0:
-		return errors.New("--max-age and --max-age-jitter must not be negative")
-	case len(cfg.Exec) > 0 && cfg.Exec[0] == "":
-		return errors.New("the command after -- is empty")
-	case c.Int("max-header-bytes") < handler.MinHeaderBytes, c.Int("max-header-bytes") > handler.MaxHeaderBytesLimit:
-		return fmt.Errorf("--max-header-bytes must lie within %d and %d, got %d", handler.MinHeaderBytes, handler.MaxHeaderBytesLimit, c.Int("max-header-bytes"))
-	}
-	if cfg.WorkerTimeout == 0 {
-		cfg.WorkerTimeout = -1 // the flag's 0 means off; the Config's 0 means default
-	}
-	return nil
-}
-
-// signalFlag reads a signal flag: a name with or without SIG (TERM,
-// SIGTERM) or a number.
-func signalFlag(c *cli.Context, name string) (syscall.Signal, error) {
-	v := strings.ToUpper(strings.TrimSpace(c.String(name)))
-	if n, err := strconv.Atoi(v); err == nil && n > 0 && n < 65 {
-		return syscall.Signal(n), nil
-	}
-	if !strings.HasPrefix(v, "SIG") {
-		v = "SIG" + v
-	}
-	if sig := unix.SignalNum(v); sig != 0 && sig != unix.SIGKILL && sig != unix.SIGSTOP {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("--%s must name a signal that can be caught (e.g. TERM, INT, QUIT), got %q", name, c.String(name))
-}
-
-// parseSize reads a byte size: a number with an optional binary unit, K,
-// M, G or T (KiB, MiB, … and KB, MB, … mean the same, as in nginx).
-func parseSize(v string) (uint64, error) {
-	s := strings.ToUpper(strings.TrimSpace(v))
-	if s == "" {
-		return 0, nil
-	}
-	s = strings.TrimSuffix(strings.TrimSuffix(s, "B"), "I")
-	shift := 0
-	if n := len(s); n > 0 {
-		if i := strings.IndexByte("KMGT", s[n-1]); i >= 0 {
-			shift, s = 10*(i+1), s[:n-1]
-		}
-	}
-	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
-	if err != nil || (shift > 0 && n > (1<<(64-shift))-1) {
-		return 0, fmt.Errorf("%q is not a size such as 512M or 2G", v)
-	}
-	return n << shift, nil
-}
-
-// socketOptions are the listening-socket options the flags ask for.
-func socketOptions(c *cli.Context) reuseport.Options {
-	var o reuseport.Options
-	if c.Bool("tcp-defer-accept") {
-		// One second is what nginx's deferred accept amounts to: the
-		// kernel wakes the worker when the request arrives, or after 1s.
-		o.DeferAccept = time.Second
-	}
-	o.Backlog = c.Int("backlog")
-	return o
-}
-
-func validEngine(name string) (string, error) {
-	for _, e := range handler.Engines {
-		if e == name {
-			return name, nil
-		}
-	}
-	return "", fmt.Errorf("--engine must be one of %s, got %q", strings.Join(handler.Engines, ", "), name)
-}
-
-// handlerOptions are the worker's HTTP settings from the flags.
-func handlerOptions(c *cli.Context, log zerolog.Logger) handler.Options {
-	return handler.Options{
-		Engine:            c.String("engine"),
-		ReadHeaderTimeout: c.Duration("read-header-timeout"),
-		IdleTimeout:       c.Duration("idle-timeout"),
-		MaxHeaderBytes:    c.Int("max-header-bytes"),
-		Log:               log,
-	}
-}
-
-// runWorker is the hidden worker mode: the supervisor re-executes this
-// binary with the same arguments and a worker spec in the environment.
-func runWorker(c *cli.Context, log zerolog.Logger) error {
-	if err := supervisor.CheckWorker(); err != nil {
-		return err
-	}
-	info, _ := supervisor.CurrentWorker()
-	log = log.With().Int("slot", info.Slot).Int("pid", os.Getpid()).Logger()
-	opts := handlerOptions(c, log)
-	opts.Slot = info.Slot
-	opts.Recorder = info.Recorder
-	var err error
-	if opts.TLS, err = workerTLS(c); err != nil {
-		return supervisor.FailWorker(err)
-	}
-	if opts.AccessLog, err = workerAccessLog(c, log); err != nil {
-		return supervisor.FailWorker(err)
-	}
-	opts.Leaving = supervisor.Leaving
-	srv, err := handler.New(opts)
+	opts, err := optionsOfFlags(c)
 	if err != nil {
 		return supervisor.FailWorker(err)
 	}
-	return supervisor.ServeWorker(srv)
+	opts = append(opts, prefork.Logger(log))
+	if command := c.Args().Slice(); len(command) > 0 {
+		opts = append(opts, prefork.Exec(command...))
+	}
+	return prefork.Run(context.Background(), c.String("addr"), opts...)
 }
 
 // newLogger builds the zerolog logger the flags ask for. Its lines go

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/spreadhttp/spread/handler"
+	"github.com/spreadhttp/spread/prefork"
 )
 
 // standaloneCommand serves the same handler from this one process, with no
@@ -29,10 +30,16 @@ func standaloneCommand() *cli.Command {
 				return err
 			}
 			defer closeLog()
-			if _, err := validEngine(c.String("engine")); err != nil {
+			// The same flags, options and rules as spread serve's.
+			opts, err := optionsOfFlags(c)
+			if err != nil {
 				return err
 			}
-			srv, err := handler.New(handlerOptions(c, log))
+			_, httpOpts, err := prefork.Settings(c.String("addr"), append(opts, prefork.Logger(log), prefork.NoControlSocket())...)
+			if err != nil {
+				return err
+			}
+			srv, err := handler.New(httpOpts)
 			if err != nil {
 				return err
 			}

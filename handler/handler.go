@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,10 +27,6 @@ import (
 const (
 	engineNetHTTP  = "net/http"
 	engineFastHTTP = "fasthttp"
-
-	defaultReadHeaderTimeout = 10 * time.Second
-	defaultIdleTimeout       = 60 * time.Second
-	defaultMaxHeaderBytes    = 16 << 10
 )
 
 // Engines lists the valid values of Options.Engine, default first.
@@ -51,8 +48,12 @@ type Recorder interface {
 	ConnClosed()
 }
 
-// Options configures a Server. The zero value is usable: net/http, slot 0,
-// the current pid and the default limits.
+// Options configures a Server. The zero value is usable: New fills each
+// zero setting with its default (see DefaultOptions), and a zero Slot,
+// Pid, Recorder or Leaving means slot 0, this process, no counting and
+// never leaving. The settings are those of the `spread serve` flags of the
+// same name in kebab case (IdleTimeout is --idle-timeout), and Validate's
+// errors name them that way.
 type Options struct {
 	// Slot is the worker slot shown in X-Worker.
 	Slot int
@@ -137,29 +138,62 @@ const (
 	MaxHeaderBytesLimit = 1 << 20
 )
 
-// New returns a Server configured by opts. It fails for an unknown engine, a
-// negative timeout, or a MaxHeaderBytes out of its bounds.
+// DefaultOptions are the settings that New gives a zero Options: the
+// net/http engine, 10s to read a request's headers, 60s for an idle
+// keep-alive connection, and 16 KiB of request head.
+func DefaultOptions() Options {
+	return Options{
+		Engine:            engineNetHTTP,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+}
+
+// Validate reports the first setting of o that no Server can run with, in
+// one line that names it as its `spread serve` flag (--idle-timeout). It
+// checks o as it stands, without filling in defaults, so a zero timeout
+// is refused: validate DefaultOptions() with your changes, or leave the
+// defaults to New, which fills them in and then validates.
+func (o Options) Validate() error {
+	switch {
+	case o.Engine != engineNetHTTP && o.Engine != engineFastHTTP:
+		return fmt.Errorf("--engine must be one of %s, got %q", strings.Join(Engines, ", "), o.Engine)
+	case o.ReadHeaderTimeout <= 0:
+		return fmt.Errorf("--read-header-timeout must be positive, got %s", o.ReadHeaderTimeout)
+	case o.IdleTimeout <= 0:
+		return fmt.Errorf("--idle-timeout must be positive, got %s", o.IdleTimeout)
+	case o.MaxHeaderBytes < MinHeaderBytes || o.MaxHeaderBytes > MaxHeaderBytesLimit:
+		return fmt.Errorf("--max-header-bytes must lie within %d and %d, got %d", MinHeaderBytes, MaxHeaderBytesLimit, o.MaxHeaderBytes)
+	case o.Handler != nil && o.Engine != engineNetHTTP:
+		return fmt.Errorf("an http.Handler needs the net/http engine, not %s", o.Engine)
+	case o.FastHandler != nil && o.Engine != engineFastHTTP:
+		return fmt.Errorf("a fasthttp.RequestHandler needs the fasthttp engine, not %s", o.Engine)
+	}
+	return nil
+}
+
+// New returns a Server configured by opts, its zero settings filled with
+// their defaults. It fails when the result does not pass Validate.
 func New(opts Options) (*Server, error) {
-	if opts.ReadHeaderTimeout < 0 || opts.IdleTimeout < 0 {
-		return nil, errors.New("timeouts must not be negative")
-	}
-	if m := opts.MaxHeaderBytes; m != 0 && (m < MinHeaderBytes || m > MaxHeaderBytesLimit) {
-		return nil, fmt.Errorf("MaxHeaderBytes must lie within %d and %d, got %d", MinHeaderBytes, MaxHeaderBytesLimit, m)
-	}
+	d := DefaultOptions()
 	if opts.Engine == "" {
-		opts.Engine = engineNetHTTP
+		opts.Engine = d.Engine
+	}
+	if opts.ReadHeaderTimeout == 0 {
+		opts.ReadHeaderTimeout = d.ReadHeaderTimeout
+	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = d.IdleTimeout
+	}
+	if opts.MaxHeaderBytes == 0 {
+		opts.MaxHeaderBytes = d.MaxHeaderBytes
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
 	if opts.Pid == 0 {
 		opts.Pid = os.Getpid()
-	}
-	if opts.ReadHeaderTimeout == 0 {
-		opts.ReadHeaderTimeout = defaultReadHeaderTimeout
-	}
-	if opts.IdleTimeout == 0 {
-		opts.IdleTimeout = defaultIdleTimeout
-	}
-	if opts.MaxHeaderBytes == 0 {
-		opts.MaxHeaderBytes = defaultMaxHeaderBytes
 	}
 	if opts.Recorder == nil {
 		opts.Recorder = noRecorder{}
@@ -168,12 +202,6 @@ func New(opts Options) (*Server, error) {
 		opts.Leaving = neverLeaving
 	}
 
-	switch {
-	case opts.Handler != nil && opts.Engine != engineNetHTTP:
-		return nil, fmt.Errorf("an http.Handler needs the net/http engine, not %s", opts.Engine)
-	case opts.FastHandler != nil && opts.Engine != engineFastHTTP:
-		return nil, fmt.Errorf("a fasthttp.RequestHandler needs the fasthttp engine, not %s", opts.Engine)
-	}
 	s := &Server{conns: newConnTable(opts.Recorder)}
 	p := newPages(opts.Slot, opts.Pid)
 	switch opts.Engine {
@@ -181,8 +209,6 @@ func New(opts Options) (*Server, error) {
 		s.engine = newNetHTTP(opts, p, &s.draining, s.conns)
 	case engineFastHTTP:
 		s.engine = newFastHTTP(opts, p, &s.draining, s.conns)
-	default:
-		return nil, fmt.Errorf("unknown engine %q (want net/http or fasthttp)", opts.Engine)
 	}
 	return s, nil
 }

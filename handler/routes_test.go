@@ -12,7 +12,7 @@ import (
 
 func TestNewRejectsUnknownEngine(t *testing.T) {
 	_, err := New(Options{Engine: "x"})
-	want := `unknown engine "x" (want net/http or fasthttp)`
+	want := `--engine must be one of net/http, fasthttp, got "x"`
 	if err == nil || err.Error() != want {
 		t.Fatalf("New(Engine: x) = %v, want %q", err, want)
 	}

@@ -73,7 +73,7 @@ func ExampleListenAndServe() {
 		done <- prefork.ListenAndServe(ctx, addr, hello,
 			prefork.Workers(2),
 			prefork.Logger(zerolog.Nop()),
-			prefork.ControlSocket(""),
+			prefork.NoControlSocket(),
 			// Only for this example: the workers are this test binary.
 			prefork.Supervise(func(c *supervisor.Config) { c.Args = []string{"-test.run=^$"} }))
 	}()
@@ -96,7 +96,7 @@ func ExampleListenAndServeFast() {
 		done <- prefork.ListenAndServeFast(ctx, addr, fastHello,
 			prefork.Workers(2),
 			prefork.Logger(zerolog.Nop()),
-			prefork.ControlSocket(""),
+			prefork.NoControlSocket(),
 			prefork.Supervise(func(c *supervisor.Config) { c.Args = []string{"-test.run=^$"} }))
 	}()
 	fmt.Println(get(addr))

@@ -3,31 +3,43 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"runtime"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 
 	"github.com/spreadhttp/spread/reuseport"
 )
 
-// Config is what a supervisor runs. The zero value of every field but Addr
-// means its default.
+// Config is what a supervisor runs. Its settings are those of the
+// `spread serve` flags of the same name in kebab case (MaxWorkers is
+// --max-workers; Socket holds --backlog and --tcp-defer-accept, Exec the
+// command after --), and Validate's errors name them that way.
+//
+// Run fills a zero field with its default, as DefaultConfig writes them
+// out, so Config{Addr: addr} is a working configuration. A setting whose
+// default is on but which can be turned off takes Off (WorkerTimeout,
+// MinUptime); a limit without a default (MaxAge, MaxRequests, MaxMemory,
+// DrainDelay) is off at 0.
 type Config struct {
 	// Addr is the TCP address every worker serves, "host:port".
 	Addr string
 	// Workers is the number of worker slots at start; default: CPUs.
 	Workers int
-	// MaxWorkers caps scaling up; default: 4 × CPUs.
+	// MaxWorkers caps scaling up; 0 means 4 × CPUs, and at least Workers.
 	MaxWorkers int
 	// GracefulTimeout bounds a worker's drain; default 10s. Stragglers get
 	// SIGKILL once it has passed.
 	GracefulTimeout time.Duration
 	// MinUptime is the run time from which a worker's exit counts as a
-	// stable run; default 1s.
+	// stable run; default 1s. Off counts every exit as stable: no backoff,
+	// and no slot is ever failing.
 	MinUptime time.Duration
 	// MaxBackoff caps the restart delay of a slot that keeps dying young;
 	// default 10s.
@@ -35,8 +47,9 @@ type Config struct {
 	// MaxRestarts is the number of young deaths in a row that make a slot
 	// failing; default 10.
 	MaxRestarts int
-	// WorkerTimeout is the heartbeat silence after which a worker counts as
-	// hung; 0 means the default 10s, a negative value disables the check.
+	// WorkerTimeout is the heartbeat silence, or the time a slot's queue
+	// goes untaken, after which a worker counts as hung; default 10s. Off
+	// disables both checks.
 	WorkerTimeout time.Duration
 	// StartTimeout bounds how long a new worker may take to come online;
 	// default 10s.
@@ -57,9 +70,9 @@ type Config struct {
 	// 3 under the systemd socket-activation protocol. Empty means the
 	// built-in server.
 	Exec []string
-	// Ready says when an exec worker counts as online: ReadyStart (after
-	// ReadyDelay) or ReadyNotify (when it sends READY=1). Built-in workers
-	// always report readiness themselves.
+	// Ready says when an exec worker counts as online: ReadyStart (the
+	// default; after ReadyDelay) or ReadyNotify (when it sends READY=1).
+	// Built-in workers always report readiness themselves.
 	Ready ReadyMode
 	// ReadyDelay is how long an exec worker must run before it counts as
 	// online under ReadyStart; default 1s.
@@ -86,16 +99,19 @@ type Config struct {
 	// cannot take them (see steer.go).
 	Steer string
 	// SteerQuarantine is how long a non-empty accept queue may stand still
-	// before its slot gets no new connections; default 250ms.
+	// before its slot gets no new connections; default
+	// DefaultSteerQuarantine.
 	SteerQuarantine time.Duration
 	// DrainDelay holds a graceful stop back this long before the workers
 	// get their stop signal, while built-in workers answer /healthz with
 	// 503 (see draindelay.go); 0 means none, a second TERM or INT cuts it.
 	DrainDelay time.Duration
-	// Socket holds the options of the slots' listening sockets.
+	// Socket holds the options of the slots' listening sockets; its zero
+	// value is the kernel's defaults (no TCP_DEFER_ACCEPT, the backlog
+	// net.core.somaxconn).
 	Socket reuseport.Options
 	// ControlSocket is the path of the control socket; "" means no
-	// control socket.
+	// control socket (DefaultControlSocket is where the CLI puts it).
 	ControlSocket string
 	// MetricsAddr, when set, also serves /metrics on this TCP address (see
 	// MetricsAddr for how a bare port is read).
@@ -106,6 +122,11 @@ type Config struct {
 	// Log receives every supervisor event.
 	Log zerolog.Logger
 }
+
+// Off turns off a Config setting whose zero value means an enabled
+// default: WorkerTimeout (no hung-worker checks) and MinUptime (every exit
+// is a stable run). It is no duration anyone would set.
+const Off time.Duration = math.MinInt64
 
 // Defaults of Config.
 const (
@@ -122,50 +143,144 @@ const (
 	hungGrace = 2 * time.Second
 )
 
+// DefaultConfig is the Config that Run makes of a zero one, each default
+// written out, except three: MaxWorkers stays 0 because its default
+// follows Workers, and Command and Args, which Run reads from this process
+// when it starts.
+func DefaultConfig() Config {
+	return Config{
+		Workers:         runtime.NumCPU(),
+		GracefulTimeout: DefaultGracefulTimeout,
+		MinUptime:       DefaultMinUptime,
+		MaxBackoff:      DefaultMaxBackoff,
+		MaxRestarts:     DefaultMaxRestarts,
+		WorkerTimeout:   DefaultWorkerTimeout,
+		StartTimeout:    DefaultStartTimeout,
+		Ready:           ReadyStart,
+		ReadyDelay:      DefaultReadyDelay,
+		StopSignal:      syscall.SIGTERM,
+		HangSignal:      syscall.SIGQUIT,
+		Steer:           SteerAuto,
+		SteerQuarantine: DefaultSteerQuarantine,
+	}
+}
+
+// fill replaces each zero field of c that has a default with that
+// default, MaxWorkers included.
+func (c Config) fill() Config {
+	d := DefaultConfig()
+	orDefault(&c.Workers, d.Workers)
+	orDefault(&c.MaxWorkers, max(4*runtime.NumCPU(), c.Workers))
+	orDefault(&c.GracefulTimeout, d.GracefulTimeout)
+	orDefault(&c.MinUptime, d.MinUptime)
+	orDefault(&c.MaxBackoff, d.MaxBackoff)
+	orDefault(&c.MaxRestarts, d.MaxRestarts)
+	orDefault(&c.WorkerTimeout, d.WorkerTimeout)
+	orDefault(&c.StartTimeout, d.StartTimeout)
+	orDefault(&c.Ready, d.Ready)
+	orDefault(&c.ReadyDelay, d.ReadyDelay)
+	orDefault(&c.StopSignal, d.StopSignal)
+	orDefault(&c.HangSignal, d.HangSignal)
+	orDefault(&c.Steer, d.Steer)
+	orDefault(&c.SteerQuarantine, d.SteerQuarantine)
+	return c
+}
+
+// orDefault sets *v to d when *v is zero.
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
+}
+
+// Validate reports the first setting of c that a server cannot run with,
+// in one line that names it as its `spread serve` flag (--workers). It
+// checks c as it stands, without filling in defaults: a zero is refused
+// where a zero cannot run (Workers, GracefulTimeout…), so validate
+// DefaultConfig() with your changes, or leave the defaults to Run, which
+// fills them in and then validates.
+func (c Config) Validate() error {
+	switch {
+	case c.Workers < 1:
+		return fmt.Errorf("--workers must be at least 1, got %d", c.Workers)
+	case c.Workers > WorkerLimit:
+		return fmt.Errorf("--workers must be at most %d (the scoreboard's capacity), got %d", WorkerLimit, c.Workers)
+	case c.MaxWorkers < 0:
+		return fmt.Errorf("--max-workers must be at least 1 (or 0 for 4 × CPUs), got %d", c.MaxWorkers)
+	case c.MaxWorkers > WorkerLimit:
+		return fmt.Errorf("--max-workers must be at most %d (the scoreboard's capacity), got %d", WorkerLimit, c.MaxWorkers)
+	case c.MaxWorkers != 0 && c.MaxWorkers < c.Workers:
+		return fmt.Errorf("--max-workers (%d) must be at least --workers (%d)", c.MaxWorkers, c.Workers)
+	case c.GracefulTimeout <= 0:
+		return fmt.Errorf("--graceful-timeout must be positive, got %s", c.GracefulTimeout)
+	case c.MinUptime < 0 && c.MinUptime != Off:
+		return fmt.Errorf("--min-uptime must not be negative, got %s", c.MinUptime)
+	case c.MaxBackoff <= 0:
+		return fmt.Errorf("--max-backoff must be positive, got %s", c.MaxBackoff)
+	case c.MaxRestarts < 1:
+		return fmt.Errorf("--max-restarts must be at least 1, got %d", c.MaxRestarts)
+	case c.StartTimeout <= 0:
+		return fmt.Errorf("--start-timeout must be positive, got %s", c.StartTimeout)
+	case c.WorkerTimeout < 0 && c.WorkerTimeout != Off:
+		return fmt.Errorf("--worker-timeout must not be negative, got %s", c.WorkerTimeout)
+	case c.Socket.Backlog < 0:
+		return fmt.Errorf("--backlog must not be negative, got %d", c.Socket.Backlog)
+	case c.Ready != ReadyStart && c.Ready != ReadyNotify:
+		return fmt.Errorf("--ready must be %s or %s, got %q", ReadyStart, ReadyNotify, c.Ready)
+	case c.ReadyDelay <= 0:
+		return fmt.Errorf("--ready-delay must be positive, got %s", c.ReadyDelay)
+	case c.execMode() && c.Ready == ReadyStart && c.ReadyDelay >= c.StartTimeout:
+		return fmt.Errorf("--ready-delay (%s) must be shorter than --start-timeout (%s)", c.ReadyDelay, c.StartTimeout)
+	case !catchable(c.StopSignal):
+		return fmt.Errorf("--stop-signal must name a signal that can be caught (e.g. TERM, INT, QUIT), got %s", signalName(c.StopSignal))
+	case !catchable(c.HangSignal):
+		return fmt.Errorf("--hang-signal must name a signal that can be caught (e.g. TERM, INT, QUIT), got %s", signalName(c.HangSignal))
+	case c.MaxRequests > 0 && c.execMode():
+		return errors.New("--max-requests needs request counts, which spread does not have for a command after --; use --max-memory or --max-age")
+	case c.Steer != SteerAuto && c.Steer != SteerOn && c.Steer != SteerOff:
+		return fmt.Errorf("--steer must be auto, on or off, got %q", c.Steer)
+	case c.SteerQuarantine <= 0:
+		return fmt.Errorf("--steer-quarantine must be positive, got %s", c.SteerQuarantine)
+	case c.DrainDelay < 0:
+		return fmt.Errorf("--drain-delay must not be negative, got %s", c.DrainDelay)
+	case c.MaxAge < 0, c.MaxAgeJitter < 0:
+		return errors.New("--max-age and --max-age-jitter must not be negative")
+	case c.execMode() && c.Exec[0] == "":
+		return errors.New("the command after -- is empty")
+	}
+	if err := reuseport.ValidateAddr(c.Addr); err != nil {
+		return err
+	}
+	// Port 0 would give every worker a port of its own, not one port
+	// shared by the group.
+	if _, port, _ := net.SplitHostPort(c.Addr); port == "0" {
+		return fmt.Errorf("invalid address %q: port 0 would give each worker a different port; name the port", c.Addr)
+	}
+	return nil
+}
+
+// catchable reports whether a process can catch sig: a signal number the
+// kernel has, and neither SIGKILL nor SIGSTOP.
+func catchable(sig syscall.Signal) bool {
+	return sig > 0 && sig <= 64 && sig != syscall.SIGKILL && sig != syscall.SIGSTOP
+}
+
+// signalName is sig as the kernel names it (SIGKILL), or its number.
+func signalName(sig syscall.Signal) string {
+	if name := unix.SignalName(sig); name != "" {
+		return name
+	}
+	return strconv.Itoa(int(sig))
+}
+
+// withDefaults is the Config that Run runs: c with its defaults filled in
+// and this process's executable and arguments for the workers, once it
+// has passed Validate.
 func (c *Config) withDefaults() (Config, error) {
-	cfg := *c
-	cpus := runtime.NumCPU()
-	if cfg.Workers == 0 {
-		cfg.Workers = cpus
-	}
-	if cfg.MaxWorkers == 0 {
-		cfg.MaxWorkers = 4 * cpus
-	}
-	if cfg.GracefulTimeout == 0 {
-		cfg.GracefulTimeout = DefaultGracefulTimeout
-	}
-	if cfg.MinUptime == 0 {
-		cfg.MinUptime = DefaultMinUptime
-	}
-	if cfg.MaxBackoff == 0 {
-		cfg.MaxBackoff = DefaultMaxBackoff
-	}
-	if cfg.MaxRestarts == 0 {
-		cfg.MaxRestarts = DefaultMaxRestarts
-	}
-	if cfg.WorkerTimeout == 0 {
-		cfg.WorkerTimeout = DefaultWorkerTimeout
-	}
-	if cfg.StartTimeout == 0 {
-		cfg.StartTimeout = DefaultStartTimeout
-	}
-	if cfg.ReadyDelay == 0 {
-		cfg.ReadyDelay = DefaultReadyDelay
-	}
-	if cfg.Ready == "" {
-		cfg.Ready = ReadyStart
-	}
-	if cfg.StopSignal == 0 {
-		cfg.StopSignal = syscall.SIGTERM
-	}
-	if cfg.HangSignal == 0 {
-		cfg.HangSignal = syscall.SIGQUIT
-	}
-	if cfg.Steer == "" {
-		cfg.Steer = SteerAuto
-	}
-	if cfg.SteerQuarantine == 0 {
-		cfg.SteerQuarantine = DefaultSteerQuarantine
+	cfg := c.fill()
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
 	}
 	if cfg.Args == nil {
 		cfg.Args = os.Args[1:]
@@ -176,42 +291,6 @@ func (c *Config) withDefaults() (Config, error) {
 			return cfg, fmt.Errorf("find own executable: %w", err)
 		}
 		cfg.Command = exe
-	}
-	switch {
-	case cfg.Workers < 1:
-		return cfg, fmt.Errorf("workers must be at least 1, got %d", cfg.Workers)
-	case cfg.MaxWorkers < cfg.Workers:
-		return cfg, fmt.Errorf("max-workers (%d) must be at least workers (%d)", cfg.MaxWorkers, cfg.Workers)
-	case cfg.MaxWorkers > WorkerLimit:
-		return cfg, fmt.Errorf("max-workers must be at most %d (the scoreboard's capacity), got %d", WorkerLimit, cfg.MaxWorkers)
-	case cfg.GracefulTimeout < 0:
-		return cfg, errors.New("graceful-timeout must not be negative")
-	case cfg.MinUptime < 0, cfg.MaxBackoff < 0:
-		return cfg, errors.New("min-uptime and max-backoff must not be negative")
-	case cfg.MaxRestarts < 1:
-		return cfg, fmt.Errorf("max-restarts must be at least 1, got %d", cfg.MaxRestarts)
-	case cfg.Ready != ReadyStart && cfg.Ready != ReadyNotify:
-		return cfg, fmt.Errorf("ready must be %q or %q, got %q", ReadyStart, ReadyNotify, cfg.Ready)
-	case cfg.MaxRequests > 0 && len(cfg.Exec) > 0:
-		return cfg, errors.New("max-requests needs request counts, which spread does not have for a command of yours; use max-memory or max-age")
-	case cfg.MaxAge < 0, cfg.MaxAgeJitter < 0:
-		return cfg, errors.New("max-age and its jitter must not be negative")
-	case cfg.Steer != SteerAuto && cfg.Steer != SteerOn && cfg.Steer != SteerOff:
-		return cfg, fmt.Errorf("steer must be auto, on or off, got %q", cfg.Steer)
-	case cfg.SteerQuarantine < 0:
-		return cfg, errors.New("steer-quarantine must not be negative")
-	case cfg.ReadyDelay < 0:
-		return cfg, errors.New("ready-delay must not be negative")
-	case len(cfg.Exec) > 0 && cfg.Ready == ReadyStart && cfg.ReadyDelay >= cfg.StartTimeout:
-		return cfg, fmt.Errorf("ready-delay (%s) must be shorter than start-timeout (%s)", cfg.ReadyDelay, cfg.StartTimeout)
-	}
-	if err := reuseport.ValidateAddr(cfg.Addr); err != nil {
-		return cfg, err
-	}
-	// Port 0 would give every worker a port of its own, not one port
-	// shared by the group.
-	if _, port, _ := net.SplitHostPort(cfg.Addr); port == "0" {
-		return cfg, fmt.Errorf("invalid address %q: port 0 would give each worker a different port; name the port", cfg.Addr)
 	}
 	return cfg, nil
 }

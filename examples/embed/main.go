@@ -22,9 +22,11 @@ import (
 
 func main() {
 	addr := flag.String("addr", ":8000", "TCP address to serve")
-	workers := flag.Int("workers", 0, "worker processes (0: one per CPU)")
-	// A few of spread serve's flags, so scripts/drill.sh can drive it.
-	workerTimeout := flag.Duration("worker-timeout", 0, "heartbeat silence after which a worker is hung (0: the default 10s)")
+	// A few of spread serve's flags, with its defaults, so scripts/drill.sh
+	// can drive it; each is the prefork option of the same name.
+	d := supervisor.DefaultConfig()
+	workers := flag.Int("workers", d.Workers, "worker processes")
+	workerTimeout := flag.Duration("worker-timeout", d.WorkerTimeout, "heartbeat silence after which a worker is hung (0: off)")
 	maxAge := flag.Duration("max-age", 0, "recycle a worker older than this (0: never)")
 	maxAgeJitter := flag.Duration("max-age-jitter", 0, "add a random 0..D to each worker's --max-age")
 	flag.Parse()
@@ -43,9 +45,7 @@ func main() {
 	})
 
 	err := prefork.ListenAndServe(context.Background(), *addr, mux, prefork.Workers(*workers),
-		prefork.Supervise(func(c *supervisor.Config) {
-			c.WorkerTimeout, c.MaxAge, c.MaxAgeJitter = *workerTimeout, *maxAge, *maxAgeJitter
-		}))
+		prefork.WorkerTimeout(*workerTimeout), prefork.MaxAge(*maxAge), prefork.MaxAgeJitter(*maxAgeJitter))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "embed:", err)
 		os.Exit(1)
