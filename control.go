@@ -18,12 +18,21 @@ import (
 var flagControlSocket = &cli.StringFlag{Name: "control-socket", EnvVars: []string{"SPREAD_CONTROL_SOCKET"},
 	Usage: "control socket path (default: derived from --addr under $XDG_RUNTIME_DIR/spread, /run/spread or the temp dir)"}
 
-// controlPath is the control socket the flags name.
+// controlPath is the control socket the flags name, where serve opens it.
 func controlPath(c *cli.Context) string {
 	if p := c.String("control-socket"); p != "" {
 		return p
 	}
 	return supervisor.DefaultControlSocket(c.String("addr"))
+}
+
+// serverPath is the control socket the flags name, where a client looks
+// for it (see supervisor.FindControlSocket).
+func serverPath(c *cli.Context) string {
+	if p := c.String("control-socket"); p != "" {
+		return p
+	}
+	return supervisor.FindControlSocket(c.String("addr"))
 }
 
 // clientFlags locate a running server.
@@ -39,7 +48,7 @@ func controlCommands() []*cli.Command {
 			OnUsageError: usageError,
 			Flags:        append(clientFlags(), &cli.BoolFlag{Name: "json", Usage: "print the status as JSON"}),
 			Action: func(c *cli.Context) error {
-				st, err := supervisor.NewClient(controlPath(c)).Status()
+				st, err := supervisor.NewClient(serverPath(c)).Status()
 				if err != nil {
 					return err
 				}
@@ -62,7 +71,7 @@ func controlCommands() []*cli.Command {
 			Flags: append(clientFlags(), &cli.BoolFlag{Name: "wait", Value: true,
 				Usage: "wait until the reload has ended, and fail if it failed; --wait=false only starts it"}),
 			Action: func(c *cli.Context) error {
-				client := supervisor.NewClient(controlPath(c))
+				client := supervisor.NewClient(serverPath(c))
 				id, err := client.Reload()
 				if err != nil {
 					return err
@@ -96,7 +105,7 @@ func controlCommands() []*cli.Command {
 				if n < 1 {
 					return fmt.Errorf("scale: the worker count must be at least 1, got %d", n)
 				}
-				got, err := supervisor.NewClient(controlPath(c)).Scale(n)
+				got, err := supervisor.NewClient(serverPath(c)).Scale(n)
 				if err != nil {
 					return err
 				}
@@ -114,7 +123,7 @@ func controlCommands() []*cli.Command {
 			OnUsageError: usageError,
 			Flags:        append(clientFlags(), flagStopWait),
 			Action: func(c *cli.Context) error {
-				return stopServer(controlPath(c), c.Bool("wait"))
+				return stopServer(serverPath(c), c.Bool("wait"))
 			},
 		},
 		{
@@ -123,7 +132,7 @@ func controlCommands() []*cli.Command {
 			OnUsageError: usageError,
 			Flags:        clientFlags(),
 			Action: func(c *cli.Context) error {
-				pid, err := supervisor.NewClient(controlPath(c)).Upgrade()
+				pid, err := supervisor.NewClient(serverPath(c)).Upgrade()
 				if err != nil {
 					return err
 				}

@@ -92,7 +92,7 @@ func serveCommand() *cli.Command {
 			"worker runs CMD with its slot's listening socket as fd 3 (systemd socket activation:\n" +
 			"LISTEN_FDS=1, LISTEN_PID, LISTEN_FDNAMES=http) and NOTIFY_SOCKET for READY=1.",
 		OnUsageError: usageError,
-		Flags: append(append(httpFlags(), tlsFlags()...), flagAccessLog,
+		Flags: append(append(append(httpFlags(), tlsFlags()...), userFlags()...), flagAccessLog,
 			&cli.IntFlag{Name: "workers", Value: cpus, EnvVars: []string{"SPREAD_WORKERS"},
 				Usage: "number of worker processes at start"},
 			&cli.IntFlag{Name: "max-workers", Value: 4 * cpus, EnvVars: []string{"SPREAD_MAX_WORKERS"},
@@ -220,6 +220,9 @@ func serve(c *cli.Context) error {
 		return err
 	}
 	if err := checkAccessLogFlag(c, command); err != nil {
+		return err
+	}
+	if err := applyUserFlags(c, &cfg); err != nil {
 		return err
 	}
 	return supervisor.Run(context.Background(), cfg)

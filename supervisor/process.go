@@ -81,8 +81,14 @@ type event struct {
 }
 
 // spawn starts a worker for sl. The slot's socket, when the supervisor has
-// one, is inherited; otherwise the worker binds and hands one back.
+// one, is inherited; otherwise the worker binds and hands one back, or,
+// when workers run as another user, the supervisor binds it first.
 func (s *supervisor) spawn(sl *slot) (*worker, error) {
+	if s.cfg.Credential != nil {
+		if err := s.bindSlot(sl); err != nil {
+			return nil, err
+		}
+	}
 	parent, child, err := newChannel()
 	if err != nil {
 		return nil, err
@@ -126,9 +132,7 @@ func (s *supervisor) spawn(sl *slot) (*worker, error) {
 		defer f.Close()
 		cmd.ExtraFiles = append(cmd.ExtraFiles, f)
 	}
-	// A process group of its own keeps a terminal's Ctrl-C away from the
-	// workers: the supervisor alone decides how they stop.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = s.workerAttr()
 	if err := cmd.Start(); err != nil {
 		parent.Close()
 		s.board.release(board)
