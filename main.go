@@ -225,6 +225,8 @@ func serve(c *cli.Context) error {
 	if err := applyUserFlags(c, &cfg); err != nil {
 		return err
 	}
+	// "spread: supervisor :8000" in ps; a failed re-exec only costs the name.
+	_ = supervisor.NameSupervisor(cfg.Addr)
 	return supervisor.Run(context.Background(), cfg)
 }
 
@@ -386,8 +388,11 @@ func newLogger(c *cli.Context) (log zerolog.Logger, flush func(), err error) {
 	if err != nil || c.String("log-level") == "" {
 		return zerolog.Logger{}, nil, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", c.String("log-level"))
 	}
+	// Duration fields are named with their unit (uptime_ms), and lines
+	// carry milliseconds: events of one second are told apart and ordered.
 	zerolog.DurationFieldUnit = time.Millisecond
 	zerolog.DurationFieldInteger = false
+	zerolog.TimeFieldFormat = logTimeFormat
 	var format func(io.Writer) io.Writer
 	switch c.String("log-format") {
 	case "json":
@@ -408,6 +413,9 @@ func newLogger(c *cli.Context) (log zerolog.Logger, flush func(), err error) {
 	sink := newLogSink(format(os.Stderr), logBuffer, build)
 	return build(sink), sink.close, nil
 }
+
+// logTimeFormat is RFC 3339 with milliseconds, as in the access log.
+const logTimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 func plainLog(w io.Writer) io.Writer { return w }
 

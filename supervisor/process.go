@@ -60,6 +60,8 @@ type worker struct {
 	recycle string
 	// version is the spread version the worker reported.
 	version string
+	// cpu measures the worker's CPU use for the status.
+	cpu cpuMeter
 }
 
 // Why the supervisor ended a worker, as Exit.Reason shows it. An exit the
@@ -117,6 +119,7 @@ func (s *supervisor) spawn(sl *slot) (*worker, error) {
 		return nil, err
 	}
 	cmd := exec.Command(s.cfg.Command, s.cfg.Args...)
+	cmd.Args[0] = s.cfg.workerName(sl.index) // see procname.go
 	cmd.Env = append(workerEnviron(os.Environ(), len(s.slots)), workerEnv+"="+string(raw))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{child, s.board.file}
