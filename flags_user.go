@@ -64,8 +64,13 @@ func workerCredential(name, group string) (*syscall.Credential, error) {
 		}
 		gid, _ = strconv.ParseUint(g.Gid, 10, 32)
 	}
-	if os.Geteuid() != 0 && int(uid) != os.Geteuid() {
-		return nil, fmt.Errorf("--user %s needs spread to start as root, to switch the workers to another user", name)
+	if os.Geteuid() != 0 {
+		if int(uid) != os.Geteuid() || int(gid) != os.Getegid() {
+			return nil, fmt.Errorf("--user %s needs spread to start as root, to switch the workers to another user or group", name)
+		}
+		// Already that user and group: nothing to drop (and setgroups,
+		// which a credential implies, would need root).
+		return nil, nil
 	}
 	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{uint32(gid)}}
 	// A user with no group list (a uid that /etc/passwd lacks) gets the
