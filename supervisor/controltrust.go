@@ -75,12 +75,11 @@ func DefaultControlSocketFor(addr string, uid, gid int) string {
 }
 
 // FindControlSocket is where a client looks for the server of addr: the
-// first default directory (see controlDirs) that holds its socket and a
-// server answering on it, or
-// DefaultControlSocket when none does. The search lets a user whose
-// $XDG_RUNTIME_DIR is set reach a server that has none (a systemd unit, or
-// a server started by root with --user), which serves in /run/spread or
-// $TMPDIR/spread-<uid>.
+// first default directory (see controlDirs) that holds its socket with a
+// server answering on it, or DefaultControlSocket when none does. The
+// search lets a user whose $XDG_RUNTIME_DIR is set reach a server that has
+// none (a systemd unit, or a server started by root with --user), which
+// serves in /run/spread or $TMPDIR/spread-<uid>.
 //
 // Root also looks in every $TMPDIR/spread-<uid>, where a server started by
 // root with --user serves; such a server runs as root, which the client's
