@@ -44,7 +44,8 @@ func statusAsNobody(t *testing.T, addr string) (string, error) {
 // TestWorkersRunAsTheUserOnAPrivilegedPort is --user's bar: the sockets of
 // a port below 1024 are bound by the root supervisor, every worker,
 // built-in or a command after --, runs as nobody (all four uids and gids),
-// requests are served, and nobody's own `spread status` finds the server.
+// requests are served, and a plain `spread status` finds the server, run
+// by nobody or by root.
 func TestWorkersRunAsTheUserOnAPrivilegedPort(t *testing.T) {
 	spreadtest.RequireRoot(t)
 	requireCommand(t, "python3", "python3")
@@ -79,6 +80,10 @@ func TestWorkersRunAsTheUserOnAPrivilegedPort(t *testing.T) {
 			out, err := statusAsNobody(t, addr)
 			if err != nil || !strings.Contains(out, "2/2 workers online") {
 				t.Fatalf("spread status as nobody: %v\n%s", err, out)
+			}
+			// Root's plain status finds it too, in nobody's directory.
+			if out, code := s.CLI("status"); code != 0 || !strings.Contains(out, "2/2 workers online") {
+				t.Fatalf("spread status as root: exit %d\n%s", code, out)
 			}
 		})
 	}
