@@ -60,8 +60,11 @@ tools:
 deps:
 	@bash scripts/deps.sh node=nodejs python3=python3
 
+# scripts/bench-tls.sh: TLS against nginx (Debian package, installed when
+# missing) and the access log's cost; see bench/README.md.
 bench: build tools
 	bash scripts/bench.sh
+	bash scripts/bench-tls.sh
 
 # Every drill against the built-in server, then against the Node example
 # run as the workers (spread serve -- node ...), then against

@@ -18,12 +18,21 @@ import (
 var flagControlSocket = &cli.StringFlag{Name: "control-socket", EnvVars: []string{"SPREAD_CONTROL_SOCKET"},
 	Usage: "control socket path (default: derived from --addr under $XDG_RUNTIME_DIR/spread, /run/spread or the temp dir)"}
 
-// controlPath is the control socket the flags name.
+// controlPath is the control socket the flags name, where serve opens it.
 func controlPath(c *cli.Context) string {
 	if p := c.String("control-socket"); p != "" {
 		return p
 	}
 	return supervisor.DefaultControlSocket(c.String("addr"))
+}
+
+// serverPath is the control socket the flags name, where a client looks
+// for it (see supervisor.FindControlSocket).
+func serverPath(c *cli.Context) string {
+	if p := c.String("control-socket"); p != "" {
+		return p
+	}
+	return supervisor.FindControlSocket(c.String("addr"))
 }
 
 // clientFlags locate a running server.
@@ -39,7 +48,7 @@ func controlCommands() []*cli.Command {
 			OnUsageError: usageError,
 			Flags:        append(clientFlags(), &cli.BoolFlag{Name: "json", Usage: "print the status as JSON"}),
 			Action: func(c *cli.Context) error {
-				st, err := supervisor.NewClient(controlPath(c)).Status()
+				st, err := supervisor.NewClient(serverPath(c)).Status()
 				if err != nil {
 					return err
 				}
@@ -62,7 +71,7 @@ func controlCommands() []*cli.Command {
 			Flags: append(clientFlags(), &cli.BoolFlag{Name: "wait", Value: true,
 				Usage: "wait until the reload has ended, and fail if it failed; --wait=false only starts it"}),
 			Action: func(c *cli.Context) error {
-				client := supervisor.NewClient(controlPath(c))
+				client := supervisor.NewClient(serverPath(c))
 				id, err := client.Reload()
 				if err != nil {
 					return err
@@ -87,7 +96,8 @@ func controlCommands() []*cli.Command {
 			Usage:        "set the number of workers: spread scale N",
 			ArgsUsage:    "N",
 			OnUsageError: usageError,
-			Flags:        clientFlags(),
+			Flags: append(clientFlags(), &cli.BoolFlag{Name: "wait",
+				Usage: "return only once exactly N workers are online, and fail with the reason if a new one cannot start"}),
 			Action: func(c *cli.Context) error {
 				n, err := strconv.Atoi(c.Args().First())
 				if err != nil || c.NArg() != 1 {
@@ -96,14 +106,23 @@ func controlCommands() []*cli.Command {
 				if n < 1 {
 					return fmt.Errorf("scale: the worker count must be at least 1, got %d", n)
 				}
-				got, err := supervisor.NewClient(controlPath(c)).Scale(n)
+				client := supervisor.NewClient(serverPath(c))
+				since := time.Now()
+				got, err := client.Scale(n)
 				if err != nil {
 					return err
 				}
+				if c.Bool("wait") {
+					if err := client.WaitScale(got, since, 100*time.Millisecond); err != nil {
+						return fmt.Errorf("scale to %s failed: %w", plural(uint64(got), "worker"), err)
+					}
+					fmt.Printf("scaled to %s\n", plural(uint64(got), "worker"))
+					return nil
+				}
 				if got != n {
-					fmt.Printf("scaling to %d workers (capped by --max-workers)\n", got)
+					fmt.Printf("scaling to %s (capped by --max-workers)\n", plural(uint64(got), "worker"))
 				} else {
-					fmt.Printf("scaling to %d workers\n", got)
+					fmt.Printf("scaling to %s\n", plural(uint64(got), "worker"))
 				}
 				return nil
 			},
@@ -114,7 +133,7 @@ func controlCommands() []*cli.Command {
 			OnUsageError: usageError,
 			Flags:        append(clientFlags(), flagStopWait),
 			Action: func(c *cli.Context) error {
-				return stopServer(controlPath(c), c.Bool("wait"))
+				return stopServer(serverPath(c), c.Bool("wait"))
 			},
 		},
 		{
@@ -123,7 +142,7 @@ func controlCommands() []*cli.Command {
 			OnUsageError: usageError,
 			Flags:        clientFlags(),
 			Action: func(c *cli.Context) error {
-				pid, err := supervisor.NewClient(controlPath(c)).Upgrade()
+				pid, err := supervisor.NewClient(serverPath(c)).Upgrade()
 				if err != nil {
 					return err
 				}
@@ -139,13 +158,23 @@ func controlCommands() []*cli.Command {
 // share (1.00 is a perfect spread). QUEUE is the slot's accept queue;
 // REQUESTS and SHARE read "-" for a command of the user's, which spread
 // cannot count.
+//
+// The summary's request total counts every slot's workers, past and
+// present, as /metrics does: it never drops on a reload. SHARE is each
+// live worker's part of what the live workers answered. CPU is percent of
+// one core over the last second or more.
 func printStatus(out io.Writer, st supervisor.Status) {
-	var total uint64
+	var total, live uint64
 	known := false
+	counted := map[int]bool{}
 	for _, w := range st.Workers {
 		if w.Requests != nil {
-			total += *w.Requests
+			live += *w.Requests
 			known = true
+			if !counted[w.Slot] {
+				counted[w.Slot] = true
+				total += w.SlotRequests.Requests()
+			}
 		}
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
@@ -156,8 +185,8 @@ func printStatus(out io.Writer, st supervisor.Status) {
 		if w.Requests != nil {
 			requests, conns = strconv.FormatUint(*w.Requests, 10), strconv.FormatInt(w.Counts.Open, 10)
 			s := 0.0
-			if total > 0 {
-				s = float64(*w.Requests) / float64(total)
+			if live > 0 {
+				s = float64(*w.Requests) / float64(live)
 			}
 			share = fmt.Sprintf("%.1f%%", 100*s)
 			if w.Pid != 0 {
@@ -179,16 +208,16 @@ func printStatus(out io.Writer, st supervisor.Status) {
 		if w.RestartAt != nil {
 			state += " in " + time.Until(*w.RestartAt).Round(100*time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%.2fs\n",
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%.1f%%\n",
 			w.Slot, pid, state, round(w.Uptime), queue, requests, share, conns,
-			w.Restarts, w.LastExit, mib(w.RSS), w.CPU)
+			w.Restarts, w.LastExit, mib(w.RSS), w.CPUPercent)
 	}
 	tw.Flush()
-	spread, requests := "-", "unknown"
+	spread, requests := "-", "unknown requests"
 	if known {
-		requests = strconv.FormatUint(total, 10)
+		requests = plural(total, "request")
 	}
-	if total > 0 && serving > 0 {
+	if live > 0 && serving > 0 {
 		spread = fmt.Sprintf("%.2f", maxShare*float64(serving))
 	}
 	var flags []string
@@ -199,8 +228,16 @@ func printStatus(out io.Writer, st supervisor.Status) {
 		flags = append(flags, "stopping")
 	}
 	flags = append(flags, "steering "+st.Steering)
-	fmt.Fprintf(out, "supervisor %d on %s, up %s: %d/%d workers online, %s requests, load spread %s (largest share / fair share)%s\n",
+	fmt.Fprintf(out, "supervisor %d on %s, up %s: %d/%d workers online, %s, load spread %s (largest share / fair share)%s\n",
 		st.Pid, st.Addr, round(st.Uptime), st.Online, st.Slots, requests, spread, strings.Join(append([]string{""}, flags...), ", "))
+}
+
+// plural is "1 worker", "2 workers".
+func plural(n uint64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.FormatUint(n, 10) + " " + noun + "s"
 }
 
 func round(seconds float64) time.Duration {

@@ -71,6 +71,8 @@ var flagOptions = map[string]flagOption{
 	"control-socket":      optionOf(str, prefork.ControlSocket),
 	"metrics-addr":        optionOf(str, prefork.MetricsAddr),
 	"pidfile":             optionOf(str, prefork.PIDFile),
+	"user":                optionOf(str, prefork.User),
+	"group":               optionOf(str, prefork.Group),
 }
 
 // cliFlags are the flags that belong to the CLI and map to no option, each

@@ -88,7 +88,7 @@ func serveCommand() *cli.Command {
 			"worker runs CMD with its slot's listening socket as fd 3 (systemd socket activation:\n" +
 			"LISTEN_FDS=1, LISTEN_PID, LISTEN_FDNAMES=http) and NOTIFY_SOCKET for READY=1.",
 		OnUsageError: usageError,
-		Flags: append(append(httpFlags(), tlsFlags()...), flagAccessLog,
+		Flags: append(append(append(httpFlags(), tlsFlags()...), userFlags()...), flagAccessLog,
 			&cli.IntFlag{Name: "workers", Value: d.Workers, EnvVars: []string{"SPREAD_WORKERS"},
 				Usage: "number of worker processes at start"},
 			&cli.IntFlag{Name: "max-workers", Value: d.MaxWorkers, EnvVars: []string{"SPREAD_MAX_WORKERS"},
@@ -162,6 +162,15 @@ func serve(c *cli.Context) error {
 	if command := c.Args().Slice(); len(command) > 0 {
 		opts = append(opts, prefork.Exec(command...))
 	}
+	if !supervisor.IsWorker() {
+		// Settings that will not run fail here, before the re-exec that
+		// names the supervisor "spread: supervisor :8000" in ps (a failed
+		// re-exec only costs the name).
+		if _, _, err := prefork.Settings(c.String("addr"), opts...); err != nil {
+			return err
+		}
+		_ = supervisor.NameSupervisor(c.String("addr"))
+	}
 	return prefork.Run(context.Background(), c.String("addr"), opts...)
 }
 
@@ -173,8 +182,11 @@ func newLogger(c *cli.Context) (log zerolog.Logger, flush func(), err error) {
 	if err != nil || c.String("log-level") == "" {
 		return zerolog.Logger{}, nil, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", c.String("log-level"))
 	}
+	// Duration fields are named with their unit (uptime_ms), and lines
+	// carry milliseconds: events of one second are told apart and ordered.
 	zerolog.DurationFieldUnit = time.Millisecond
 	zerolog.DurationFieldInteger = false
+	zerolog.TimeFieldFormat = logTimeFormat
 	var format func(io.Writer) io.Writer
 	switch c.String("log-format") {
 	case "json":
@@ -195,6 +207,9 @@ func newLogger(c *cli.Context) (log zerolog.Logger, flush func(), err error) {
 	sink := newLogSink(format(os.Stderr), logBuffer, build)
 	return build(sink), sink.close, nil
 }
+
+// logTimeFormat is RFC 3339 with milliseconds, as in the access log.
+const logTimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 func plainLog(w io.Writer) io.Writer { return w }
 

@@ -32,6 +32,8 @@ type settings struct {
 	// noControl is NoControlSocket.
 	controlSocket string
 	noControl     bool
+	// user and group are the names (or ids) User and Group give.
+	user, group string
 }
 
 // deferAccept is how long the kernel holds a connection whose request has
@@ -184,6 +186,17 @@ func ControlSocket(path string) Option { return func(s *settings) { s.controlSoc
 // and the other control commands cannot reach the server. The CLI always
 // has one.
 func NoControlSocket() Option { return func(s *settings) { s.noControl = true } }
+
+// User runs every worker, built-in or Exec's command, as this user (a
+// name or uid; --user); the supervisor keeps the privileges it started
+// with and binds the sockets, as nginx's master does, and the control
+// socket is handed to the user. "" (the default): workers run as the
+// supervisor does.
+func User(name string) Option { return func(s *settings) { s.user = name } }
+
+// Group is the workers' group with User (a name or gid; --group);
+// default: the user's primary group.
+func Group(name string) Option { return func(s *settings) { s.group = name } }
 
 // MetricsAddr also serves /metrics on this TCP address, a bare port
 // meaning loopback (--metrics-addr); "", the default, means no such

@@ -127,6 +127,15 @@ func resolve(addr string, opts []Option, worker bool) (*settings, error) {
 		s.log = &l
 	}
 	s.cfg.Log, s.http.Log = *s.log, *s.log
+	if !worker {
+		// Any user or group that does not exist is a one-line error
+		// here, before anything is bound.
+		cred, err := supervisor.WorkerCredential(s.user, s.group)
+		if err != nil {
+			return nil, err
+		}
+		s.cfg.Credential = cred
+	}
 	switch {
 	case worker:
 		// The control socket is the supervisor's.
@@ -134,6 +143,9 @@ func resolve(addr string, opts []Option, worker bool) (*settings, error) {
 		s.cfg.ControlSocket = ""
 	case s.controlSocket != "":
 		s.cfg.ControlSocket = s.controlSocket
+	case s.cfg.Credential != nil:
+		// Where the workers' user's plain `spread status` looks.
+		s.cfg.ControlSocket = supervisor.DefaultControlSocketFor(addr, int(s.cfg.Credential.Uid), int(s.cfg.Credential.Gid))
 	case s.cfg.ControlSocket == "":
 		s.cfg.ControlSocket = supervisor.DefaultControlSocket(addr)
 	}

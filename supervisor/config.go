@@ -106,6 +106,12 @@ type Config struct {
 	// get their stop signal, while built-in workers answer /healthz with
 	// 503 (see draindelay.go); 0 means none, a second TERM or INT cuts it.
 	DrainDelay time.Duration
+	// Credential, when set, is the user and groups every worker runs as,
+	// built-in or a command of the user's; the supervisor keeps its own
+	// privileges, binds the slots' sockets itself, and hands the control
+	// socket to this user (see privdrop.go). nil: workers run as the
+	// supervisor does.
+	Credential *syscall.Credential
 	// Socket holds the options of the slots' listening sockets; its zero
 	// value is the kernel's defaults (no TCP_DEFER_ACCEPT, the backlog
 	// net.core.somaxconn).

@@ -48,10 +48,11 @@ func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
 	if s.inherited != nil && s.inherited.Control >= 0 {
 		return s.serveControl(path, metricsAddr, nil)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	uid, gid := s.cfg.controlOwner()
+	if err := makeControlDir(filepath.Dir(path), uid, gid); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	if err := checkControlDir(path); err != nil {
+	if err := checkControlDirOf(path, uid); err != nil {
 		return nil, err
 	}
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
@@ -70,6 +71,12 @@ func (s *supervisor) openControl(path, metricsAddr string) (*control, error) {
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if uid != os.Getuid() {
+		if err := os.Chown(path, uid, gid); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("control socket: %w", err)
+		}
 	}
 	return s.serveControl(path, metricsAddr, ln)
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,10 +41,67 @@ const sharedControlDir = "/run/spread"
 // inside it is returned anyway: the server refuses to open it and the
 // client to dial it, each with the reason (see checkControlDir).
 func DefaultControlSocket(addr string) string {
-	// ":8000" → spread-8000.sock, "127.0.0.1:8000" → spread-127.0.0.1-8000.sock
-	name := "spread-" + strings.NewReplacer(":", "-", "[", "", "]", "", "/", "-").Replace(strings.TrimPrefix(addr, ":")) + ".sock"
 	dir, _ := defaultControlDir()
-	return filepath.Join(dir, name)
+	return filepath.Join(dir, controlSocketName(addr))
+}
+
+// controlSocketName is the socket's file name for a listen address:
+// ":8000" → spread-8000.sock, "127.0.0.1:8000" → spread-127.0.0.1-8000.sock.
+func controlSocketName(addr string) string {
+	return "spread-" + strings.NewReplacer(":", "-", "[", "", "]", "", "/", "-").Replace(strings.TrimPrefix(addr, ":")) + ".sock"
+}
+
+// DefaultControlSocketFor is DefaultControlSocket as the user uid would
+// compute it without $XDG_RUNTIME_DIR (which belongs to the user running
+// spread): /run/spread when uid already owns it, else
+// $TMPDIR/spread-<uid>, created for uid (group gid) with mode 0700 when
+// missing. A supervisor started as root with --user serves its control
+// socket there, so that user's plain `spread status` finds it. For this
+// process's own uid it is DefaultControlSocket.
+func DefaultControlSocketFor(addr string, uid, gid int) string {
+	if uid == os.Getuid() {
+		return DefaultControlSocket(addr)
+	}
+	dirs := controlDirsOf(uid)
+	dir := dirs[len(dirs)-1]
+	if trustedDirOf(sharedControlDir, uid) == nil {
+		dir = sharedControlDir
+	} else if os.Mkdir(dir, 0o700) == nil {
+		// Ours for a moment: a failed chown leaves it root's, which the
+		// server then refuses with the reason (checkControlDirOf).
+		_ = os.Chown(dir, uid, gid)
+	}
+	return filepath.Join(dir, controlSocketName(addr))
+}
+
+// FindControlSocket is where a client looks for the server of addr: the
+// first default directory (see controlDirs) that holds its socket with a
+// server answering on it, or DefaultControlSocket when none does. The
+// search lets a user whose $XDG_RUNTIME_DIR is set reach a server that has
+// none (a systemd unit, or a server started by root with --user), which
+// serves in /run/spread or $TMPDIR/spread-<uid>.
+//
+// Root also looks in every $TMPDIR/spread-<uid>, where a server started by
+// root with --user serves; such a server runs as root, which the client's
+// peer check trusts.
+func FindControlSocket(addr string) string {
+	name := controlSocketName(addr)
+	dirs := controlDirs()
+	if os.Getuid() == 0 {
+		others, _ := filepath.Glob(filepath.Join(os.TempDir(), "spread-[0-9]*"))
+		dirs = append(dirs, others...)
+	}
+	for _, dir := range dirs {
+		path := filepath.Join(dir, name)
+		// A socket left by a killed server does not answer.
+		if fi, err := os.Lstat(path); err == nil && fi.Mode().Type() == fs.ModeSocket {
+			if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+				c.Close()
+				return path
+			}
+		}
+	}
+	return DefaultControlSocket(addr)
 }
 
 // controlDirs are the candidate default directories, in order.
@@ -52,7 +110,13 @@ func controlDirs() []string {
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
 		dirs = append(dirs, filepath.Join(d, "spread"))
 	}
-	return append(dirs, sharedControlDir, filepath.Join(os.TempDir(), "spread-"+strconv.Itoa(os.Getuid())))
+	return append(dirs, controlDirsOf(os.Getuid())...)
+}
+
+// controlDirsOf are the candidate directories of user uid that do not
+// depend on the environment.
+func controlDirsOf(uid int) []string {
+	return []string{sharedControlDir, filepath.Join(os.TempDir(), "spread-"+strconv.Itoa(uid))}
 }
 
 // defaultControlDir picks the default directory: the first candidate that
@@ -91,20 +155,40 @@ func checkControlDir(path string) error {
 	return trustedDir(dir)
 }
 
+// checkControlDirOf is checkControlDir for a socket that user uid is to
+// own: a supervisor that runs its workers as uid hands it the socket.
+func checkControlDirOf(path string, uid int) error {
+	if uid == os.Getuid() {
+		return checkControlDir(path)
+	}
+	dir := filepath.Dir(path)
+	if !slices.Contains(controlDirsOf(uid), dir) {
+		return nil
+	}
+	return trustedDirOf(dir, uid)
+}
+
 // foreignOwnerError is a directory owned by another user.
 type foreignOwnerError struct {
-	dir string
-	uid int
+	dir       string
+	uid, want int
 }
 
 func (e *foreignOwnerError) Error() string {
+	if e.want != os.Getuid() {
+		return fmt.Sprintf("control socket directory %s is owned by %s, not by the workers' user %s: remove it, or pass --control-socket",
+			e.dir, describeUID(e.uid), describeUID(e.want))
+	}
 	return fmt.Sprintf("control socket directory %s is owned by %s, not by you (uid %d): remove it, or pass --control-socket",
 		e.dir, describeUID(e.uid), os.Getuid())
 }
 
 // trustedDir checks that dir is a real directory (lstat: a symlink is not
 // followed), owned by this user, and not writable by group or others.
-func trustedDir(dir string) error {
+func trustedDir(dir string) error { return trustedDirOf(dir, os.Getuid()) }
+
+// trustedDirOf is trustedDir for a directory that user uid must own.
+func trustedDirOf(dir string, uid int) error {
 	fi, err := os.Lstat(dir)
 	if err != nil {
 		return fmt.Errorf("control socket directory: %w", err)
@@ -119,8 +203,8 @@ func trustedDir(dir string) error {
 	if !ok {
 		return fmt.Errorf("control socket directory %s: cannot read its owner", dir)
 	}
-	if int(st.Uid) != os.Getuid() {
-		return &foreignOwnerError{dir: dir, uid: int(st.Uid)}
+	if int(st.Uid) != uid {
+		return &foreignOwnerError{dir: dir, uid: int(st.Uid), want: uid}
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
 		return fmt.Errorf("control socket directory %s is writable by group or others (mode %04o): chmod 700 it, or pass --control-socket",
@@ -144,9 +228,18 @@ func describeUID(uid int) string {
 // kernel recorded when it called listen (SO_PEERCRED), must be this
 // user's or root's. A socket of another user's process would answer with
 // forged status and swallow stop requests.
+//
+// Root also trusts the owner of /run/spread to serve a socket in it: only
+// root can make a directory in /run, and systemd makes that one for the
+// unit's user (RuntimeDirectory=spread with DynamicUser= or User=).
 func dialControl(ctx context.Context, path string) (net.Conn, error) {
+	owner := os.Getuid()
 	if err := checkControlDir(path); err != nil {
-		return nil, err
+		var foreign *foreignOwnerError
+		if os.Getuid() != 0 || filepath.Dir(path) != sharedControlDir || !errors.As(err, &foreign) {
+			return nil, err
+		}
+		owner = foreign.uid
 	}
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
@@ -158,7 +251,7 @@ func dialControl(ctx context.Context, path string) (net.Conn, error) {
 		c.Close()
 		return nil, fmt.Errorf("control socket %s: cannot read who serves it: %w", path, err)
 	}
-	if uid != os.Getuid() && uid != 0 {
+	if uid != os.Getuid() && uid != 0 && uid != owner {
 		c.Close()
 		return nil, &untrustedPeerError{path: path, uid: uid}
 	}

@@ -44,7 +44,7 @@ func (s *supervisor) holdStop() bool {
 	}
 	s.drain.until = s.now().Add(s.cfg.DrainDelay)
 	s.drain.told = map[int]bool{}
-	s.log.Info().Dur("delay", s.cfg.DrainDelay).Msg("drain delay started: /healthz answers 503")
+	s.log.Info().Dur("delay_ms", s.cfg.DrainDelay).Msg("drain delay started: /healthz answers 503")
 	s.tellLeaving()
 	return true
 }

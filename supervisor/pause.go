@@ -80,5 +80,5 @@ func (p *pauseClock) forgive(s *supervisor) {
 	for _, sl := range s.slots {
 		sl.queue.stuckSince, sl.steer.stuckSince = time.Time{}, time.Time{}
 	}
-	s.log.Warn().Dur("late", late).Dur("forgiven", gap).Msg("supervisor was not running: heartbeat deadlines moved")
+	s.log.Warn().Dur("late_ms", late).Dur("forgiven_ms", gap).Msg("supervisor was not running: heartbeat deadlines moved")
 }

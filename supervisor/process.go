@@ -62,6 +62,8 @@ type worker struct {
 	version string
 	// end is how the process ended, once the loop learnt of its exit.
 	end exitStatus
+	// cpu measures the worker's CPU use for the status.
+	cpu cpuMeter
 }
 
 // Why the supervisor ended a worker, as Exit.Reason shows it. An exit the
@@ -86,6 +88,11 @@ type event struct {
 // the supervisor has one, is inherited; otherwise the worker binds and
 // hands one back.
 func (s *supervisor) spawn(sl *slot) (*worker, error) {
+	if s.cfg.Credential != nil {
+		if err := s.bindSlot(sl); err != nil {
+			return nil, err
+		}
+	}
 	board := s.board.take()
 	spec := workerSpec{
 		Slot:            sl.index,
@@ -164,6 +171,10 @@ type osStarter struct {
 	args    []string
 	board   *os.File // the scoreboard's memfd
 	log     zerolog.Logger
+	// name is a worker's argv[0], as ps shows it (see procname.go).
+	name func(slot int) string
+	// credential, when set, is the user workers run as (privdrop.go).
+	credential *syscall.Credential
 }
 
 // osProcess is a worker started by osStarter.
@@ -184,15 +195,14 @@ func (o *osStarter) start(spec workerSpec, socket *os.File, deliver func(message
 	}
 	defer child.Close()
 	cmd := exec.Command(o.command, o.args...)
+	cmd.Args[0] = o.name(spec.Slot) // see procname.go
 	cmd.Env = append(workerEnviron(os.Environ(), spec.Workers), workerEnv+"="+string(raw))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{child, o.board}
 	if socket != nil {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, socket)
 	}
-	// A process group of its own keeps a terminal's Ctrl-C away from the
-	// workers: the supervisor alone decides how they stop.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = workerAttr(o.credential)
 	if err := cmd.Start(); err != nil {
 		parent.Close()
 		return nil, fmt.Errorf("start worker: %w", err)

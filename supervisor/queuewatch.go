@@ -76,7 +76,7 @@ func (s *supervisor) sampleQueue(sl *slot, now time.Time) {
 		return
 	}
 	if q.observe(now, n, w.pid, s.cfg.WorkerTimeout, readBytes) {
-		s.markHung(w, now, s.log.Error().Int("queue", n).Dur("stuck", s.cfg.WorkerTimeout),
+		s.markHung(w, now, s.log.Error().Int("queue", n).Dur("stuck_ms", s.cfg.WorkerTimeout),
 			"worker hung: its slot's accept queue is not being accepted")
 	}
 }

@@ -104,8 +104,8 @@ func (b *scoreboard) close() {
 // Counts is a snapshot of one worker's counters.
 type Counts struct {
 	// Status holds answered requests by status class: [0] is 1xx … [4] is
-	// 5xx.
-	Status [5]uint64 `json:"status"`
+	// 5xx. JSON labels them: {"1xx": 0, "2xx": 12, …}.
+	Status StatusClasses `json:"status"`
 	// Open is the number of client connections open now.
 	Open int64 `json:"open"`
 	// Accepted is the number of client connections accepted in all.

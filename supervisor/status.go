@@ -54,7 +54,10 @@ type WorkerStatus struct {
 	LastExit     *Exit   `json:"last_exit,omitempty"`
 	HeartbeatAge float64 `json:"heartbeat_age_seconds"`
 	RSS          uint64  `json:"rss_bytes"`
-	CPU          float64 `json:"cpu_seconds"`
+	// CPU is the CPU time the worker used so far; CPUPercent is its use
+	// over the last second or more, in percent of one core (see cpuMeter).
+	CPU        float64 `json:"cpu_seconds"`
+	CPUPercent float64 `json:"cpu_percent"`
 	// Queue is the slot's accept-queue length: connections the kernel has
 	// accepted that no worker has taken yet. -1 while the slot has no
 	// socket.
@@ -73,8 +76,9 @@ type WorkerStatus struct {
 	// reload or upgrade half done shows as two versions.
 	Version string `json:"version,omitempty"`
 	// SlotRequests counts every request the slot answered, by all its
-	// workers, past and present: a monotonic counter for metrics.
-	SlotRequests Counts `json:"-"`
+	// workers, past and present: it never drops on a reload, and it is
+	// what /metrics' spread_requests_total counts.
+	SlotRequests Counts `json:"slot_counts"`
 }
 
 // status builds the snapshot; it runs in the loop.
@@ -161,6 +165,7 @@ func (s *supervisor) workerStatus(w *worker, now time.Time) WorkerStatus {
 		HeartbeatAge: now.Sub(w.lastBeat).Seconds(),
 		RSS:          rss,
 		CPU:          cpu,
+		CPUPercent:   w.cpu.sample(now, w.started, cpu),
 		Notified:     w.notified,
 		Version:      w.version,
 	}

@@ -70,7 +70,7 @@ func (s *supervisor) openSteering() error {
 		return nil
 	}
 	s.steer = st
-	s.log.Info().Bool("migrates", st.Migrates()).Dur("quarantine", s.cfg.SteerQuarantine).Msg("connection steering on")
+	s.log.Info().Bool("migrates", st.Migrates()).Dur("quarantine_ms", s.cfg.SteerQuarantine).Msg("connection steering on")
 	return nil
 }
 
@@ -161,7 +161,7 @@ func (s *supervisor) judgeQuarantine(sl *slot, n int, now time.Time) {
 		q.stuckSince = now
 	case !q.out && now.Sub(q.stuckSince) >= s.cfg.SteerQuarantine:
 		q.out = true
-		s.log.Warn().Int("slot", sl.index).Int("queue", n).Dur("still", now.Sub(q.stuckSince)).
+		s.log.Warn().Int("slot", sl.index).Int("queue", n).Dur("still_ms", now.Sub(q.stuckSince)).
 			Msg("slot out of selection: its accept queue is not moving")
 	}
 }

@@ -245,7 +245,7 @@ func newSupervisor(cfg Config, board *scoreboard) *supervisor {
 		log:     cfg.Log,
 		policy:  cfg.policy(),
 		now:     time.Now,
-		procs:   &osStarter{command: cfg.Command, args: cfg.Args, board: board.file, log: cfg.Log},
+		procs:   &osStarter{command: cfg.Command, args: cfg.Args, board: board.file, log: cfg.Log, name: cfg.workerName, credential: cfg.Credential},
 		workers: map[int]*worker{},
 		exits:   map[string]uint64{},
 		oom:     newOOMCounter(),
@@ -439,13 +439,13 @@ func (s *supervisor) onOnline(w *worker) {
 	sl := w.slot
 	w.state, w.onlineAt, w.lastBeat = stateOnline, s.now(), s.now()
 	s.everOnline = true
-	s.log.Info().Int("slot", sl.index).Int("pid", w.pid).Dur("after", s.now().Sub(w.started)).Msg("worker online")
+	s.log.Info().Int("slot", sl.index).Int("pid", w.pid).Dur("after_ms", s.now().Sub(w.started)).Msg("worker online")
 	if sl.next == w {
 		s.reloadStepDone(w)
 	}
 	if !s.ready && !s.stopping && s.onlineCount() == s.activeSlots() {
 		s.ready = true
-		s.log.Info().Int("workers", s.onlineCount()).Dur("after", s.now().Sub(s.started)).Msg("server ready")
+		s.log.Info().Int("workers", s.onlineCount()).Dur("after_ms", s.now().Sub(s.started)).Msg("server ready")
 		for _, h := range s.hooks {
 			if err := h.ready(s); err != nil {
 				// A promise made at start (the pidfile) that cannot be
@@ -506,7 +506,7 @@ func (s *supervisor) onExit(w *worker, end exitStatus) {
 		}
 	}
 	ev.Int("slot", sl.index).Int("pid", w.pid).Int("code", code).Str("signal", sig).
-		Dur("uptime", uptime).Str("reason", exit.Reason).Str("detail", exit.Detail).Msg("worker exited")
+		Dur("uptime_ms", uptime).Str("reason", exit.Reason).Str("detail", exit.Detail).Msg("worker exited")
 
 	switch {
 	case sl.next == w && s.recycling == sl:
@@ -551,13 +551,13 @@ func (s *supervisor) restartOrGiveUp(sl *slot, wasOnline bool, uptime time.Durat
 		// their users wait out a restart they cannot see. The backoff
 		// still paces a crash loop once the slot counts as failing, and
 		// any loop whose queue is empty.
-		s.log.Info().Int("slot", sl.index).Dur("backoff_skipped", delay).Msg("connections queued: replacing at once")
+		s.log.Info().Int("slot", sl.index).Dur("backoff_skipped_ms", delay).Msg("connections queued: replacing at once")
 		delay = 0
 	}
 	if sl.history.YoungDeaths >= 2 && !sl.looping {
 		sl.looping = true
 		s.log.Warn().Int("slot", sl.index).Int("young_deaths", sl.history.YoungDeaths).Str("last_exit", s.lastError).
-			Dur("next_restart_in", delay).Msg("slot in a crash loop: restarting with backoff; its further exits are logged at info")
+			Dur("next_restart_in_ms", delay).Msg("slot in a crash loop: restarting with backoff; its further exits are logged at info")
 	}
 	if !s.everOnline && s.slotsFailedAtStart() == len(s.slots) {
 		s.fail(fmt.Errorf("no worker came online: %s", s.lastError))
@@ -587,7 +587,7 @@ func (sl *slot) queueLen() int {
 func (s *supervisor) scheduleRestart(sl *slot, delay time.Duration) {
 	sl.restartAt = s.now().Add(delay)
 	sl.restarts++
-	s.log.Info().Int("slot", sl.index).Dur("delay", delay).Msg("replacement scheduled")
+	s.log.Info().Int("slot", sl.index).Dur("delay_ms", delay).Msg("replacement scheduled")
 }
 
 // fail stops the server with err, at once: its workers are failing anyway.
@@ -734,10 +734,10 @@ func (s *supervisor) watch(w *worker, now time.Time) {
 			w.failure = fmt.Sprintf("%s sent no READY=1 to $NOTIFY_SOCKET within the start timeout (%s); use --ready=start for a program that does not notify", s.cfg.Exec[0], s.cfg.StartTimeout)
 		}
 		s.lastError = w.failure
-		s.log.Error().Int("slot", w.slot.index).Int("pid", w.pid).Dur("timeout", s.cfg.StartTimeout).Msg("worker did not come online")
+		s.log.Error().Int("slot", w.slot.index).Int("pid", w.pid).Dur("timeout_ms", s.cfg.StartTimeout).Msg("worker did not come online")
 		s.kill(w)
 	case stateOnline:
-		s.markHung(w, now, s.log.Error().Dur("silent", now.Sub(w.lastBeat)), "worker hung: no heartbeat")
+		s.markHung(w, now, s.log.Error().Dur("silent_ms", now.Sub(w.lastBeat)), "worker hung: no heartbeat")
 	}
 }
 

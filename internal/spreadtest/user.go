@@ -3,6 +3,7 @@ package spreadtest
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,4 +112,29 @@ func StartAs(t testing.TB, uid int, env []string, args ...string) *Server {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	return start(t, SharedBinary(t), addr, env, args, func(cmd *exec.Cmd) { AsUser(cmd, uid) })
+}
+
+// StartBinaryAt is StartAt running the binary at bin (SharedBinary, for
+// workers that run as another user).
+func StartBinaryAt(t testing.TB, bin, addr string, args ...string) *Server {
+	t.Helper()
+	return start(t, bin, addr, nil, args)
+}
+
+// FreeLowPort is a TCP port below 1024 that is free on 127.0.0.1 now, for
+// a server that binds a privileged port; the test is skipped when none is.
+func FreeLowPort(t testing.TB) int {
+	t.Helper()
+	RequireRoot(t)
+	start := 600 + os.Getpid()%400
+	for i := range 400 {
+		port := 600 + (start-600+i)%400
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Skip("no free port in 600..999 on 127.0.0.1")
+	return 0
 }
