@@ -37,7 +37,9 @@ func main() {
 		os.Exit(2)
 	}
 	res := openloop.Load{Addr: *addr, Rate: *rate, Duration: *duration, Timeout: *timeout}.Run(nil)
-	ms := func(p float64) string { return fmt.Sprintf("%.1f", float64(res.Percentile(p))/float64(time.Millisecond)) }
+	ms := func(p float64) string {
+		return fmt.Sprintf("%.1f", float64(res.Percentile(p))/float64(time.Millisecond))
+	}
 	n := res.Slow(*slow)
 	pct := 0.0
 	if res.Sent > 0 {
