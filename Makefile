@@ -70,6 +70,7 @@ bench: build tools
 DRILL_NODE := node examples/node/server.js
 drill: build tools deps
 	$(GO) build -o bin/embed ./examples/embed
+	$(GO) build -o bin/openloop ./bench/openloop
 	@rc=0; bash scripts/drill.sh all || rc=1; \
 	  DRILL_CMD="$(DRILL_NODE)" bash scripts/drill.sh all || rc=1; \
 	  DRILL_EMBED=bin/embed bash scripts/drill.sh all || rc=1; \

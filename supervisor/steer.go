@@ -130,7 +130,8 @@ func (s *supervisor) eligible(sl *slot) bool {
 func (s *supervisor) updateSteering() {
 	// During an upgrade the old and new supervisor share the map: the old
 	// writes it until the new one is ready, the new one from then on.
-	if s.steer == nil || s.handedOver || (s.inherited != nil && s.inherited.Ready >= 0) {
+	// A stop's flush refuses every new connection to the end.
+	if s.steer == nil || s.handedOver || (s.inherited != nil && s.inherited.Ready >= 0) || s.flush.refusing {
 		return
 	}
 	var keys []int
@@ -159,11 +160,26 @@ func (s *supervisor) judgeQuarantine(sl *slot, n int, now time.Time) {
 		}
 	case q.stuckSince.IsZero():
 		q.stuckSince = now
-	case !q.out && now.Sub(q.stuckSince) >= s.cfg.SteerQuarantine:
+	case !q.out && now.Sub(q.stuckSince) >= s.cfg.SteerQuarantine && !s.lastInSelection(sl):
 		q.out = true
 		s.log.Warn().Int("slot", sl.index).Int("queue", n).Dur("still", now.Sub(q.stuckSince)).
 			Msg("slot out of selection: its accept queue is not moving")
 	}
+}
+
+// lastInSelection reports whether sl is the only slot left in selection.
+// Quarantine never takes that one out: with no slot eligible the program
+// leaves the choice to the kernel's hash over every socket, stuck ones
+// included, which is worse than the slot that is only slow. (Seen on a
+// loaded machine: the healthy one of two slots, which took all the
+// connections while the other was stopped, stood still for 120 ms.)
+func (s *supervisor) lastInSelection(sl *slot) bool {
+	for _, other := range s.slots {
+		if other != sl && s.eligible(other) {
+			return false
+		}
+	}
+	return true
 }
 
 // steeringState is the status's word for steering.
