@@ -99,7 +99,7 @@ const refuseAll = 0xffffffff
 //	bpf_sk_select_reuseport(ctx, socks, &key, 0)             // failure: kernel's hash
 //	return SK_PASS
 func steerProgram(socksFD, eligibleFD int) asm.Instructions {
-	return asm.Instructions{
+	prog := asm.Instructions{
 		// r6 = ctx, kept across the helper calls (r1-r5 are clobbered).
 		asm.Mov.Reg(asm.R6, asm.R1),
 		// r0 = &eligible[0]: the count of eligible keys.
@@ -115,8 +115,11 @@ func steerProgram(socksFD, eligibleFD int) asm.Instructions {
 		// Every connection refused (RefuseAll): compared as 32 bits, as
 		// the word was loaded.
 		asm.JEq.Imm32(asm.R7, -1, "refuse"),
-		// r8 = 1 + hash % n, the index of the chosen key.
-		asm.LoadMem(asm.R8, asm.R6, mdHash, asm.Word),
+	}
+	// r8 = what pick() loads (the flow hash), then 1 + r8 % n, the index
+	// of the chosen key.
+	prog = append(prog, pick()...)
+	return append(prog,
 		asm.Mod.Reg32(asm.R8, asm.R7),
 		asm.Add.Imm32(asm.R8, 1),
 		asm.StoreMem(asm.RFP, -8, asm.R8, asm.Word),
@@ -141,7 +144,7 @@ func steerProgram(socksFD, eligibleFD int) asm.Instructions {
 		asm.Return(),
 		asm.Mov.Imm(asm.R0, skDrop).WithSymbol("refuse"),
 		asm.Return(),
-	}
+	)
 }
 
 // Migrates reports whether the program also chooses where a closing
