@@ -60,8 +60,11 @@ tools:
 deps:
 	@bash scripts/deps.sh node=nodejs python3=python3
 
+# scripts/bench-steer.sh: connection steering on against off, and the
+# per-CPU steering study (bench/study-steer.md); root only.
 bench: build tools
 	bash scripts/bench.sh
+	bash scripts/bench-steer.sh
 
 # Every drill against the built-in server, then against the Node example
 # run as the workers (spread serve -- node ...), then against
