@@ -125,13 +125,18 @@ func (s *supervisor) eligible(sl *slot) bool {
 		w != nil && w.online && w.reason == "" && !w.notifiedStopping
 }
 
+// ownsSteering reports whether this supervisor writes the eligible map.
+// During an upgrade the old and new supervisor share the map: the old
+// writes it until the new one is ready, the new one from then on.
+func (s *supervisor) ownsSteering() bool {
+	return !s.handedOver && (s.inherited == nil || s.inherited.Ready < 0)
+}
+
 // updateSteering tells the program which slots are eligible; it writes
 // the map only when the set changed.
 func (s *supervisor) updateSteering() {
-	// During an upgrade the old and new supervisor share the map: the old
-	// writes it until the new one is ready, the new one from then on.
 	// A stop's flush refuses every new connection to the end.
-	if s.steer == nil || s.handedOver || (s.inherited != nil && s.inherited.Ready >= 0) || s.flush.refusing {
+	if s.steer == nil || !s.ownsSteering() || s.flush.refusing {
 		return
 	}
 	var keys []int

@@ -20,8 +20,11 @@ import "time"
 // (net.ipv4.tcp_migrate_req has nowhere to move them: every socket of the
 // group closes). Measured with an open-loop load, about 20 of 2,500.
 //
-// It runs after the drain delay, if any, and not after an upgrade's
-// handover, where the new supervisor's workers serve on.
+// It runs after the drain delay, if any. Not after an upgrade's handover,
+// where the new supervisor's workers serve on; nor in an upgrade's new
+// supervisor that stops before it told the old one it is ready: the old one
+// still writes the shared map and serves on, and a refusal written there
+// would stay.
 //
 // stopFlush is a hook: tick ends the flush and deadline wakes the loop to
 // read the queues.
@@ -44,7 +47,7 @@ const stopFlushPoll = 5 * time.Millisecond
 // whether it did; false (no steering, or after a handover) means the
 // caller retires the workers now.
 func (s *supervisor) flushBeforeRetiring() bool {
-	if s.steer == nil || s.handedOver || !s.flush.until.IsZero() {
+	if s.steer == nil || s.handedOver || !s.flush.until.IsZero() || !s.ownsSteering() {
 		return false
 	}
 	if err := s.steer.RefuseAll(); err != nil {
