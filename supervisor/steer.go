@@ -120,8 +120,15 @@ func (s *supervisor) stopSteering(why string) {
 
 // eligible reports whether sl may get new connections.
 func (s *supervisor) eligible(sl *slot) bool {
+	return s.serving(sl) && !sl.steer.out
+}
+
+// serving reports whether sl's worker takes connections, quarantine aside:
+// its socket is held, it is not retiring, and its worker is online and not
+// draining.
+func (s *supervisor) serving(sl *slot) bool {
 	w := sl.current
-	return !s.stopping && sl.socket != nil && !sl.retiring && !sl.steer.out &&
+	return !s.stopping && sl.socket != nil && !sl.retiring &&
 		w != nil && w.online && w.reason == "" && !w.notifiedStopping
 }
 
@@ -165,7 +172,16 @@ func (s *supervisor) judgeQuarantine(sl *slot, n int, now time.Time) {
 		}
 	case q.stuckSince.IsZero():
 		q.stuckSince = now
-	case !q.out && now.Sub(q.stuckSince) >= s.cfg.SteerQuarantine && !s.lastInSelection(sl):
+	case !q.out && now.Sub(q.stuckSince) >= s.cfg.SteerQuarantine:
+		if s.lastInSelection(sl) {
+			less := s.lessStuck(sl)
+			if less == nil {
+				return
+			}
+			less.steer.out = false
+			s.log.Info().Int("slot", less.index).Int("queue", less.steer.last).
+				Msg("slot back in selection: its accept queue stood still for less time than the last one's")
+		}
 		q.out = true
 		s.log.Warn().Int("slot", sl.index).Int("queue", n).Dur("still", now.Sub(q.stuckSince)).
 			Msg("slot out of selection: its accept queue is not moving")
@@ -185,6 +201,24 @@ func (s *supervisor) lastInSelection(sl *slot) bool {
 		}
 	}
 	return true
+}
+
+// lessStuck returns the slot, out of selection by quarantine alone, whose
+// queue has stood still for the shortest time, if shorter than sl's; nil if
+// none. When every serving slot's queue stands still (a hung worker next to
+// ones that are merely overloaded), the one stuck longest is the one to keep
+// out: the hung one, never the busy ones around it.
+func (s *supervisor) lessStuck(sl *slot) *slot {
+	var best *slot
+	for _, o := range s.slots {
+		if o == sl || !o.steer.out || !s.serving(o) || !o.steer.stuckSince.After(sl.steer.stuckSince) {
+			continue
+		}
+		if best == nil || o.steer.stuckSince.After(best.steer.stuckSince) {
+			best = o
+		}
+	}
+	return best
 }
 
 // steeringState is the status's word for steering.

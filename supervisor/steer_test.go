@@ -57,3 +57,25 @@ func TestQuarantineNeverTakesTheLastSlotInSelectionOut(t *testing.T) {
 		t.Fatalf("in selection: a %v, b %v; want a back in and b out", s.eligible(a), s.eligible(b))
 	}
 }
+
+func TestQuarantineKeepsOutTheSlotStuckLongestWhenAllStandStill(t *testing.T) {
+	s := steeredSlots(2)
+	hung, busy := s.slots[0], s.slots[1]
+	t0 := time.Unix(1_000_000, 0)
+	s.judgeQuarantine(hung, 5, t0)
+	s.judgeQuarantine(busy, 5, t0.Add(20*time.Millisecond))
+	s.judgeQuarantine(busy, 5, t0.Add(150*time.Millisecond))
+	if s.eligible(busy) {
+		t.Fatal("the busy slot stood still for 130 ms and stayed in selection")
+	}
+	// The hung one has stood still longer: it goes out, the busy one is
+	// back in, and stays in as the last one.
+	s.judgeQuarantine(hung, 5, t0.Add(150*time.Millisecond))
+	if s.eligible(hung) || !s.eligible(busy) {
+		t.Fatalf("in selection: hung %v, busy %v; want hung out and busy back in", s.eligible(hung), s.eligible(busy))
+	}
+	s.judgeQuarantine(busy, 5, t0.Add(300*time.Millisecond))
+	if s.eligible(hung) || !s.eligible(busy) {
+		t.Fatalf("in selection: hung %v, busy %v; want the busy one kept as the last", s.eligible(hung), s.eligible(busy))
+	}
+}
