@@ -191,9 +191,9 @@ func (s *supervisor) judgeQuarantine(sl *slot, n int, now time.Time) {
 // lastInSelection reports whether sl is the only slot left in selection.
 // Quarantine never takes that one out: with no slot eligible the program
 // leaves the choice to the kernel's hash over every socket, stuck ones
-// included, which is worse than the slot that is only slow. (Seen on a
-// loaded machine: the healthy one of two slots, which took all the
-// connections while the other was stopped, stood still for 120 ms.)
+// included, which is worse than a slot that is only slow: on a loaded
+// machine the healthy slot that takes every connection while the other is
+// hung can stand still for the quarantine time too.
 func (s *supervisor) lastInSelection(sl *slot) bool {
 	for _, other := range s.slots {
 		if other != sl && s.eligible(other) {

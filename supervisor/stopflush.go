@@ -18,7 +18,7 @@ import "time"
 // queues new connections on its socket (the supervisor holds it), and the
 // kernel resets them all when the supervisor closes the sockets at the end
 // (net.ipv4.tcp_migrate_req has nowhere to move them: every socket of the
-// group closes). Measured with an open-loop load, about 20 of 2,500.
+// group closes); docs/steering.md has the figures.
 //
 // It runs after the drain delay, if any. Not after an upgrade's handover,
 // where the new supervisor's workers serve on; nor in an upgrade's new
