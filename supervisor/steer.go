@@ -48,6 +48,9 @@ type quarantine struct {
 	out        bool
 	last       int
 	stuckSince time.Time
+	// read is what the slot's worker had read (rchar) at stuckSince, -1
+	// when unknown.
+	read int64
 }
 
 // openSteering loads the program, or records why steering is off. Only
@@ -171,8 +174,17 @@ func (s *supervisor) judgeQuarantine(sl *slot, n int, now time.Time) {
 			s.log.Info().Int("slot", sl.index).Int("queue", n).Msg("slot back in selection: its accept queue moves")
 		}
 	case q.stuckSince.IsZero():
-		q.stuckSince = now
+		q.stuckSince, q.read = now, workerRead(sl)
 	case !q.out && now.Sub(q.stuckSince) >= s.cfg.SteerQuarantine:
+		// A worker that read bytes meanwhile is taking requests, only not
+		// as fast as they come (or starved of CPU on a loaded machine):
+		// taking it out would pile its share on the others. A stopped,
+		// deadlocked or spinning one reads nothing. As the hang detector
+		// judges, from /proc/PID/io.
+		if r := workerRead(sl); r >= 0 && r != q.read {
+			q.stuckSince, q.read = now, r
+			return
+		}
 		if s.lastInSelection(sl) {
 			less := s.lessStuck(sl)
 			if less == nil {
@@ -201,6 +213,15 @@ func (s *supervisor) lastInSelection(sl *slot) bool {
 		}
 	}
 	return true
+}
+
+// workerRead is what sl's worker has read so far (readBytes), -1 when
+// there is no worker or it cannot be read.
+func workerRead(sl *slot) int64 {
+	if sl.current == nil {
+		return -1
+	}
+	return readBytes(sl.current.pid)
 }
 
 // lessStuck returns the slot, out of selection by quarantine alone, whose

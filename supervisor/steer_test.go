@@ -79,3 +79,22 @@ func TestQuarantineKeepsOutTheSlotStuckLongestWhenAllStandStill(t *testing.T) {
 		t.Fatalf("in selection: hung %v, busy %v; want the busy one kept as the last", s.eligible(hung), s.eligible(busy))
 	}
 }
+
+func TestQuarantineLeavesInASlotWhoseWorkerReadsThoughItsQueueStandsStill(t *testing.T) {
+	s := steeredSlots(2)
+	busy := s.slots[0]
+	pid, feed := reader(t)
+	busy.current.pid = pid
+	t0 := time.Unix(1_000_000, 0)
+	s.judgeQuarantine(busy, 5, t0)
+	feed()
+	s.judgeQuarantine(busy, 5, t0.Add(150*time.Millisecond))
+	if !s.eligible(busy) {
+		t.Fatal("out of selection although its worker read meanwhile")
+	}
+	// Reading nothing for the quarantine time from then on: out.
+	s.judgeQuarantine(busy, 5, t0.Add(300*time.Millisecond))
+	if s.eligible(busy) {
+		t.Fatal("still in selection after 150 ms of a still queue and nothing read")
+	}
+}
