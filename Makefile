@@ -62,9 +62,12 @@ deps:
 
 # scripts/bench-tls.sh: TLS against nginx (Debian package, installed when
 # missing) and the access log's cost; see bench/README.md.
+# scripts/bench-steer.sh: connection steering on against off, and the
+# per-CPU steering study (bench/study-steer.md); root only.
 bench: build tools
 	bash scripts/bench.sh
 	bash scripts/bench-tls.sh
+	bash scripts/bench-steer.sh
 
 # Every drill against the built-in server, then against the Node example
 # run as the workers (spread serve -- node ...), then against
@@ -73,6 +76,7 @@ bench: build tools
 DRILL_NODE := node examples/node/server.js
 drill: build tools deps
 	$(GO) build -o bin/embed ./examples/embed
+	$(GO) build -o bin/openloop ./bench/openloop
 	@rc=0; bash scripts/drill.sh all || rc=1; \
 	  DRILL_CMD="$(DRILL_NODE)" bash scripts/drill.sh all || rc=1; \
 	  DRILL_EMBED=bin/embed bash scripts/drill.sh all || rc=1; \

@@ -78,17 +78,28 @@ func NewSteering(maxKeys int) (*Steering, error) {
 const mdHash = 32
 
 // skPass is SK_PASS: let the connection through, to the selected socket or,
-// when none was selected, to the kernel's choice.
-const skPass = 1
+// when none was selected, to the kernel's choice. skDrop is SK_DROP: the
+// kernel finds no listener for the connection and answers its SYN with a
+// RST (the client sees "connection refused"); on the migration path the
+// queued connection is reset.
+const (
+	skDrop = 0
+	skPass = 1
+)
+
+// refuseAll in eligible[0], where the count of eligible keys goes, makes
+// the program refuse every new connection (RefuseAll).
+const refuseAll = 0xffffffff
 
 // steerProgram is the SK_REUSEPORT program:
 //
 //	n := eligible[0]; if n == 0 { return SK_PASS }          // kernel's hash
+//	if n == refuseAll { return SK_DROP }                     // RefuseAll
 //	key := eligible[1 + ctx.hash % n]
 //	bpf_sk_select_reuseport(ctx, socks, &key, 0)             // failure: kernel's hash
 //	return SK_PASS
 func steerProgram(socksFD, eligibleFD int) asm.Instructions {
-	return asm.Instructions{
+	prog := asm.Instructions{
 		// r6 = ctx, kept across the helper calls (r1-r5 are clobbered).
 		asm.Mov.Reg(asm.R6, asm.R1),
 		// r0 = &eligible[0]: the count of eligible keys.
@@ -101,8 +112,14 @@ func steerProgram(socksFD, eligibleFD int) asm.Instructions {
 		// r7 = n; none eligible: leave the choice to the kernel.
 		asm.LoadMem(asm.R7, asm.R0, 0, asm.Word),
 		asm.JEq.Imm(asm.R7, 0, "pass"),
-		// r8 = 1 + hash % n, the index of the chosen key.
-		asm.LoadMem(asm.R8, asm.R6, mdHash, asm.Word),
+		// Every connection refused (RefuseAll): compared as 32 bits, as
+		// the word was loaded.
+		asm.JEq.Imm32(asm.R7, -1, "refuse"),
+	}
+	// r8 = what pick() loads (the flow hash), then 1 + r8 % n, the index
+	// of the chosen key.
+	prog = append(prog, pick()...)
+	return append(prog,
 		asm.Mod.Reg32(asm.R8, asm.R7),
 		asm.Add.Imm32(asm.R8, 1),
 		asm.StoreMem(asm.RFP, -8, asm.R8, asm.Word),
@@ -125,7 +142,9 @@ func steerProgram(socksFD, eligibleFD int) asm.Instructions {
 		asm.FnSkSelectReuseport.Call(),
 		asm.Mov.Imm(asm.R0, skPass).WithSymbol("pass"),
 		asm.Return(),
-	}
+		asm.Mov.Imm(asm.R0, skDrop).WithSymbol("refuse"),
+		asm.Return(),
+	)
 }
 
 // Migrates reports whether the program also chooses where a closing
@@ -183,6 +202,20 @@ func (s *Steering) SetEligible(keys []int) error {
 		return fmt.Errorf("steering: %w", err)
 	}
 	s.last = next
+	return nil
+}
+
+// RefuseAll makes the program refuse every new connection from now on
+// (SK_DROP: the client's SYN is answered with a RST), until the next
+// SetEligible. Connections already queued stay where they are; so a server
+// that stops can let its workers accept everything queued, with nothing
+// arriving behind it, before any socket closes and resets its queue. A
+// closing socket's queue is then not migrated either.
+func (s *Steering) RefuseAll() error {
+	if err := s.eligible.Put(uint32(0), uint32(refuseAll)); err != nil {
+		return fmt.Errorf("steering: %w", err)
+	}
+	s.last = nil
 	return nil
 }
 

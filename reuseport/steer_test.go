@@ -1,10 +1,14 @@
 package reuseport
 
 import (
+	"errors"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
 )
 
 // group is a reuseport group of n listening sockets on one free port, as
@@ -167,5 +171,63 @@ func TestClosedSocketsQueueMigratesToAnEligibleOneWithoutTheSysctl(t *testing.T)
 	}
 	if n != 10 {
 		t.Fatalf("socket 0 queues %d after socket 1 closed, want the 10 migrated", n)
+	}
+}
+
+func TestRefuseAllRefusesNewConnectionsAndKeepsTheQueued(t *testing.T) {
+	g := newGroup(t, 2)
+	s := steering(t, g)
+	if err := s.SetEligible([]int{0, 1}); err != nil {
+		t.Fatal(err)
+	}
+	if q := g.connect(t, 4); sum(q) != 4 {
+		t.Fatalf("queues %v before RefuseAll, want 4 in all", q)
+	}
+	if err := s.RefuseAll(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialTimeout("tcp", g.addr, 2*time.Second)
+	if err == nil {
+		c.Close()
+		t.Fatal("a connection got through RefuseAll")
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial under RefuseAll: %v, want connection refused", err)
+	}
+	if q := g.queues(t); sum(q) != 4 {
+		t.Fatalf("queues %v under RefuseAll, want the 4 queued before it kept", q)
+	}
+	// SetEligible lets connections in again.
+	if err := s.SetEligible([]int{1}); err != nil {
+		t.Fatal(err)
+	}
+	if q := g.connect(t, 3); sum(q) != 7 {
+		t.Fatalf("queues %v after SetEligible, want 7 in all", q)
+	}
+}
+
+// The kernel runs BPF_PROG_TEST_RUN only for the program types whose
+// bpf_prog_ops have a test_run; sk_reuseport_prog_ops has none (Linux
+// 6.18 included), so the program is tested on real socket groups above.
+// This test notices the day a kernel can.
+func TestSteerProgramUnderProgTestRun(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("loading the program needs root (CAP_BPF and CAP_NET_ADMIN)")
+	}
+	s, err := NewSteering(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ret, _, err := s.prog.Test(make([]byte, 64))
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		t.Skipf("BPF_PROG_TEST_RUN: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No eligible key: SK_PASS, the kernel's hash.
+	if ret != skPass {
+		t.Fatalf("program returned %d with no eligible socket, want SK_PASS", ret)
 	}
 }

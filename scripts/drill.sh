@@ -9,7 +9,11 @@
 #   term             SIGTERM a random worker every second. Bar: 0 errors.
 #   stop             SIGSTOP one worker (--worker-timeout 2s). Bar: 0 errors,
 #                    the stopped worker is replaced and gone, its goroutine
-#                    dump is in the log (built-in workers only).
+#                    dump is in the log (built-in workers only). Then the
+#                    open-loop pair (below): SIGSTOP one worker, default
+#                    flags, --steer=off and --steer=on in the same run. Bar:
+#                    with steering at least 10x fewer requests slower than
+#                    100 ms, and none lost.
 #   reload           SIGHUP the supervisor 3 times. Bar: 0 errors, every
 #                    worker pid new at the end.
 #   supervisor-kill  SIGKILL the supervisor. Bar: within 2s no worker is left
@@ -46,6 +50,21 @@
 # hide a reset), plus wrk -t1 -c32 (keep-alive, no retries) when wrk is
 # installed. hey waits for its requests in flight when the time is up, so
 # it also sees requests that hang; wrk drops those uncounted.
+#
+# Open-loop load (the stop drill's pair): bin/openloop (bench/openloop)
+# opens DRILL_OPENLOOP_RATE (500) new connections a second for
+# DRILL_SECONDS, one GET / on each with its own 20 s deadline, whatever the
+# server does; hey and wrk are closed-loop, so a client stuck behind a hung
+# worker simply stops sending and the hang costs nothing in their figures.
+# It counts lost requests (reset, refused, timed out) and those slower than
+# 100 ms. It needs steering, i.e. root (or CAP_BPF and CAP_NET_ADMIN), and
+# is skipped with a note otherwise, and for DRILL_EMBED (no --steer there).
+# DRILL_OPENLOOP=auto (default) runs it for the built-in workers only: a
+# DRILL_CMD program may not take 500 new connections a second on a shared
+# machine (Node's example did not, with or without steering, at a load
+# average of 24), and then the pair measures overload, not the hang.
+# DRILL_OPENLOOP=1 runs it for DRILL_CMD too, =0 never. The record says
+# net.ipv4.tcp_migrate_req.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -60,6 +79,9 @@ usage() {
 DRILL_SECONDS=${DRILL_SECONDS:-10}
 DRILL_WORKERS=${DRILL_WORKERS:-2}
 DRILL_BIN=${DRILL_BIN:-$SPREAD_ROOT/bin/spread}
+DRILL_OPENLOOP=${DRILL_OPENLOOP:-auto}
+DRILL_OPENLOOP_RATE=${DRILL_OPENLOOP_RATE:-500}
+OPENLOOP_BIN=$SPREAD_ROOT/bin/openloop
 CONNECTIONS=32
 # Per-request limit of hey and wrk. A stopped worker's requests wait for
 # the hang detection (2s) and its drain (<2s): slow, not lost. Longer than
@@ -79,6 +101,12 @@ if [[ ! $DRILL_SECONDS =~ ^[0-9]+$ ]] || ((DRILL_SECONDS < 4)); then
 fi
 if [[ ! $DRILL_WORKERS =~ ^[0-9]+$ ]] || ((DRILL_WORKERS < 1)); then
   die "DRILL_WORKERS must be a positive integer, got '$DRILL_WORKERS'"
+fi
+if [[ ! $DRILL_OPENLOOP =~ ^(auto|0|1)$ ]]; then
+  die "DRILL_OPENLOOP must be auto, 0 or 1, got '$DRILL_OPENLOOP'"
+fi
+if [[ ! $DRILL_OPENLOOP_RATE =~ ^[1-9][0-9]*$ ]]; then
+  die "DRILL_OPENLOOP_RATE must be a positive integer, got '$DRILL_OPENLOOP_RATE'"
 fi
 
 DRILLS=(kill term stop reload supervisor-kill recycle upgrade)
@@ -117,6 +145,10 @@ if [[ ! -x $DRILL_BIN ]]; then
   note "building $DRILL_BIN"
   go build -o "$DRILL_BIN" . || die "go build failed"
 fi
+if [[ $DRILL_OPENLOOP != 0 && ! -x $OPENLOOP_BIN ]]; then
+  note "building $OPENLOOP_BIN"
+  go build -o "$OPENLOOP_BIN" ./bench/openloop || die "go build ./bench/openloop failed"
+fi
 LOG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/spread-drill.XXXXXX")
 
 # ---------------------------------------------------------------------------
@@ -126,11 +158,13 @@ SUP=""         # supervisor pid
 PORT=""
 URL=""
 LOG=""         # the supervisor's stdout+stderr (workers write there too)
-LOAD_PIDS=()   # timeout(1) wrappers of hey and wrk
+LOAD_PIDS=()   # timeout(1) wrappers of hey, wrk and openloop
 SEEN_KIDS=()   # every worker seen, as pid:start-time, to kill any left over at exit
 LOAD_START_US=0
 STOP=""
 HEY_OUT=""
+PAIR=""        # the stop drill's open-loop record
+OPENLOOP=""    # the last openloop result line
 WRK_OUT=""
 
 # cleanup ends whatever the drill left running: load generators first,
@@ -425,8 +459,87 @@ drill_stop() {
     [[ $dump == yes ]] || miss "no goroutine dump in the log"
   fi
   check_end
+  openloop_pair
   verdict "requests=$REQUESTS errors=$ERRORS bar=0 (stopped worker held $held connections)" \
-    "stopped=$victim gone=$gone dump=$dump workers=$WORKERS/$DRILL_WORKERS exit=$STOP | $LOAD"
+    "stopped=$victim gone=$gone dump=$dump workers=$WORKERS/$DRILL_WORKERS exit=$STOP | $LOAD | $PAIR"
+}
+
+# openloop_pair runs the stop drill's open-loop pair, off then on, and
+# sets PAIR to its record.
+openloop_pair() {
+  if [[ $DRILL_OPENLOOP == 0 ]]; then
+    PAIR="openloop: skipped (DRILL_OPENLOOP=0)"
+    return
+  elif [[ -n ${DRILL_EMBED:-} ]]; then
+    PAIR="openloop: skipped (the embed example has no --steer)"
+    return
+  elif [[ $DRILL_OPENLOOP == auto ]] && ((${#CMD_ARGV[@]} > 0)); then
+    PAIR="openloop: skipped for DRILL_CMD (DRILL_OPENLOOP=1 runs it)"
+    return
+  elif ! "$DRILL_BIN" serve --help 2>&1 | grep -q -- '--steer'; then
+    PAIR="openloop: skipped ($DRILL_BIN has no --steer)"
+    return
+  elif (($(id -u) != 0)); then
+    PAIR="openloop: skipped (steering needs root, or CAP_BPF and CAP_NET_ADMIN)"
+    return
+  fi
+  local sysctl off on slow_off slow_on lost_on
+  sysctl=$(cat /proc/sys/net/ipv4/tcp_migrate_req 2>/dev/null || echo "?")
+  openloop_stop off
+  off=$OPENLOOP
+  openloop_stop on
+  on=$OPENLOOP
+  slow_off=$(field slow "$off") slow_on=$(field slow "$on")
+  lost_on=$(field lost "$on")
+  # The run without steering proves the drill hung a worker: about half
+  # the requests of the stop's seconds go to it.
+  ((slow_off >= 100)) || miss "openloop --steer=off: only $slow_off slow requests, the drill did not hang a worker"
+  ((slow_on * 10 <= slow_off)) || miss "openloop: $slow_on slow with steering against $slow_off without, want 10x fewer"
+  ((lost_on == 0)) || miss "openloop --steer=on: $lost_on requests lost"
+  PAIR="openloop ${DRILL_OPENLOOP_RATE}/s tcp_migrate_req=$sysctl bar: slow(>100ms) 10x fewer, 0 lost |"
+  PAIR+=" steer=off $(summary "$off") | steer=on $(summary "$on")"
+}
+
+# openloop_stop STEER: spread with default flags and --steer=STEER, the
+# open-loop load for DRILL_SECONDS, one worker SIGSTOPped a second in and
+# never continued (the hang rules replace it); sets OPENLOOP to openloop's
+# line.
+openloop_stop() {
+  local out="$LOG_DIR/stop-openloop-$1.out" limit=$((DRILL_SECONDS + 40)) victim
+  start_server "stop-openloop-$1" --steer "$1"
+  LOAD_START_US=$(now_us)
+  timeout -s INT -k 5 "$limit" "$OPENLOOP_BIN" -addr "127.0.0.1:$PORT" -rate "$DRILL_OPENLOOP_RATE" \
+    -duration "${DRILL_SECONDS}s" -timeout 20s >"$out" 2>&1 &
+  LOAD_PIDS+=($!)
+  sleep_until_us $((LOAD_START_US + 1000000))
+  victim=$(random_worker) || fail_setup "no worker to stop"
+  kill -STOP "$victim" 2>/dev/null || fail_setup "worker $victim gone before its SIGSTOP"
+  wait_stopped "$victim" || true
+  wait "${LOAD_PIDS[-1]}" || true
+  LOAD_PIDS=()
+  grep -q '^sent=' "$out" || fail_setup "openloop printed no result: $(tail -3 "$out" | tr '\n' ' ')"
+  stop_server
+  [[ $STOP == 0 ]] || miss "openloop --steer=$1: SIGTERM stop: exit $STOP"
+  OPENLOOP=$(<"$out")
+}
+
+# field KEY LINE prints the value of KEY=... in openloop's line.
+field() {
+  local kv
+  for kv in $2; do
+    if [[ ${kv%%=*} == "$1" ]]; then
+      echo "${kv#*=}"
+      return
+    fi
+  done
+  echo 0
+}
+
+# summary LINE is the part of openloop's line a verdict shows.
+summary() {
+  echo "sent=$(field sent "$1") lost=$(field lost "$1") reset=$(field reset "$1")" \
+    "slow=$(field slow "$1") ($(field slow_pct "$1")%) p50=$(field p50_ms "$1")ms" \
+    "p99=$(field p99_ms "$1")ms max=$(field max_ms "$1")ms"
 }
 
 # reloads_done prints how many reloads the log says ended, well or not.

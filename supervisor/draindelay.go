@@ -76,6 +76,9 @@ func (s *supervisor) tellLeaving() {
 func (s *supervisor) endDrainDelay(why string) {
 	s.drain.until, s.drain.told = time.Time{}, nil
 	s.log.Info().Str("cause", why).Int("workers", len(s.workers)).Msg("drain delay ended: workers drain")
+	if s.flushBeforeRetiring() {
+		return
+	}
 	for _, w := range s.workers {
 		s.stopWorker(w, reasonStopped)
 	}

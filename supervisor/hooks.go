@@ -23,7 +23,7 @@ func (s *supervisor) openHooks() error {
 		}
 		s.hooks = append(s.hooks, c)
 	}
-	s.hooks = append(s.hooks, newNotifier(s), &s.drain)
+	s.hooks = append(s.hooks, newNotifier(s), &s.drain, &s.flush)
 	return nil
 }
 

@@ -48,6 +48,9 @@ type quarantine struct {
 	out        bool
 	last       int
 	stuckSince time.Time
+	// read is what the slot's worker had read (rchar) at stuckSince, -1
+	// when unknown.
+	read int64
 }
 
 // openSteering loads the program, or records why steering is off. Only
@@ -120,17 +123,30 @@ func (s *supervisor) stopSteering(why string) {
 
 // eligible reports whether sl may get new connections.
 func (s *supervisor) eligible(sl *slot) bool {
+	return s.serving(sl) && !sl.steer.out
+}
+
+// serving reports whether sl's worker takes connections, quarantine aside:
+// its socket is held, it is not scaled down, and its worker is online
+// (not starting, draining or hung).
+func (s *supervisor) serving(sl *slot) bool {
 	w := sl.current
-	return !s.stopping && sl.socket != nil && !sl.scaledDown && !sl.steer.out &&
+	return !s.stopping && sl.socket != nil && !sl.scaledDown &&
 		w != nil && w.state == stateOnline
+}
+
+// ownsSteering reports whether this supervisor writes the eligible map.
+// During an upgrade the old and new supervisor share the map: the old
+// writes it until the new one is ready, the new one from then on.
+func (s *supervisor) ownsSteering() bool {
+	return !s.handedOver && (s.inherited == nil || s.inherited.Ready < 0)
 }
 
 // updateSteering tells the program which slots are eligible; it writes
 // the map only when the set changed.
 func (s *supervisor) updateSteering() {
-	// During an upgrade the old and new supervisor share the map: the old
-	// writes it until the new one is ready, the new one from then on.
-	if s.steer == nil || s.handedOver || (s.inherited != nil && s.inherited.Ready >= 0) {
+	// A stop's flush refuses every new connection to the end.
+	if s.steer == nil || !s.ownsSteering() || s.flush.refusing {
 		return
 	}
 	var keys []int
@@ -158,12 +174,72 @@ func (s *supervisor) judgeQuarantine(sl *slot, n int, now time.Time) {
 			s.log.Info().Int("slot", sl.index).Int("queue", n).Msg("slot back in selection: its accept queue moves")
 		}
 	case q.stuckSince.IsZero():
-		q.stuckSince = now
+		q.stuckSince, q.read = now, workerRead(sl)
 	case !q.out && now.Sub(q.stuckSince) >= s.cfg.SteerQuarantine:
+		// A worker that read bytes meanwhile is taking requests, only not
+		// as fast as they come (or starved of CPU on a loaded machine):
+		// taking it out would pile its share on the others. A stopped,
+		// deadlocked or spinning one reads nothing. As the hang detector
+		// judges, from /proc/PID/io.
+		if r := workerRead(sl); r >= 0 && r != q.read {
+			q.stuckSince, q.read = now, r
+			return
+		}
+		if s.lastInSelection(sl) {
+			less := s.lessStuck(sl)
+			if less == nil {
+				return
+			}
+			less.steer.out = false
+			s.log.Info().Int("slot", less.index).Int("queue", less.steer.last).
+				Msg("slot back in selection: its accept queue stood still for less time than the last one's")
+		}
 		q.out = true
 		s.log.Warn().Int("slot", sl.index).Int("queue", n).Dur("still_ms", now.Sub(q.stuckSince)).
 			Msg("slot out of selection: its accept queue is not moving")
 	}
+}
+
+// lastInSelection reports whether sl is the only slot left in selection.
+// Quarantine never takes that one out: with no slot eligible the program
+// leaves the choice to the kernel's hash over every socket, stuck ones
+// included, which is worse than a slot that is only slow: on a loaded
+// machine the healthy slot that takes every connection while the other is
+// hung can stand still for the quarantine time too.
+func (s *supervisor) lastInSelection(sl *slot) bool {
+	for _, other := range s.slots {
+		if other != sl && s.eligible(other) {
+			return false
+		}
+	}
+	return true
+}
+
+// workerRead is what sl's worker has read so far (readBytes), -1 when
+// there is no worker or it cannot be read.
+func workerRead(sl *slot) int64 {
+	if sl.current == nil {
+		return -1
+	}
+	return readBytes(sl.current.pid)
+}
+
+// lessStuck returns the slot, out of selection by quarantine alone, whose
+// queue has stood still for the shortest time, if shorter than sl's; nil if
+// none. When every serving slot's queue stands still (a hung worker next to
+// ones that are merely overloaded), the one stuck longest is the one to keep
+// out: the hung one, never the busy ones around it.
+func (s *supervisor) lessStuck(sl *slot) *slot {
+	var best *slot
+	for _, o := range s.slots {
+		if o == sl || !o.steer.out || !s.serving(o) || !o.steer.stuckSince.After(sl.steer.stuckSince) {
+			continue
+		}
+		if best == nil || o.steer.stuckSince.After(best.steer.stuckSince) {
+			best = o
+		}
+	}
+	return best
 }
 
 // steeringState is the status's word for steering.

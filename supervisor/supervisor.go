@@ -128,6 +128,8 @@ type supervisor struct {
 	upgradeAlive *os.File
 	// drain holds a graceful stop back for Config.DrainDelay.
 	drain drainDelay
+	// flush holds it back, with steering, until the queues are empty.
+	flush stopFlush
 }
 
 // hook is an optional part of the supervisor with a lifecycle of its own.
@@ -804,7 +806,7 @@ func (s *supervisor) stop(why string, force bool) {
 	for _, h := range s.hooks {
 		h.stopping(s)
 	}
-	if force || s.holdStop() {
+	if force || s.holdStop() || s.flushBeforeRetiring() {
 		return
 	}
 	for _, w := range s.workers {
