@@ -210,13 +210,17 @@ type procSocket struct {
 	inode uint64
 }
 
+// procNetTCP are the kernel's socket tables, IPv4 then IPv6 (a variable
+// so that tests can stand in their own).
+var procNetTCP = [2]string{"/proc/net/tcp", "/proc/net/tcp6"}
+
 // listeningSockets reads the LISTEN rows of /proc/net/tcp and /proc/net/tcp6.
 // tcp6 is missing when IPv6 is disabled, which is not an error.
 func listeningSockets() ([]procSocket, error) {
 	var listening []procSocket
-	for _, path := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+	for _, path := range procNetTCP {
 		f, err := os.Open(path)
-		if errors.Is(err, fs.ErrNotExist) && path == "/proc/net/tcp6" {
+		if errors.Is(err, fs.ErrNotExist) && path == procNetTCP[1] {
 			continue
 		}
 		if err != nil {
