@@ -1,0 +1,53 @@
+package handler
+
+import (
+	"net"
+	"testing"
+	"time"
+)
+
+// The drain's thresholds are exact: a connection is closable from the
+// moment it has been idle for idleSettle (or new for newConnGrace), not a
+// nanosecond before, and never while active. net.Pipe has no socket, so
+// no bytes are pending.
+func TestClosableHonoursTheSettleAndGraceTimesExactly(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c := &conn{Conn: a}
+	const since = int64(time.Hour)
+	for _, tc := range []struct {
+		st   connState
+		age  time.Duration
+		want bool
+	}{
+		{stateIdle, idleSettle - 1, false},
+		{stateIdle, idleSettle, true},
+		{stateIdle, 10 * idleSettle, true},
+		{stateNew, newConnGrace - 1, false},
+		{stateNew, newConnGrace, true},
+		{stateNew, idleSettle, false}, // a new connection gets the longer grace
+		{stateActive, time.Hour, false},
+	} {
+		c.state.Store(int32(tc.st))
+		c.since.Store(since)
+		if got := closable(c, since+int64(tc.age)); got != tc.want {
+			t.Errorf("state %d after %v: closable = %v, want %v", tc.st, tc.age, got, tc.want)
+		}
+	}
+}
+
+func TestSweepCountsWhatRemainsAndSkipsClosedConns(t *testing.T) {
+	table := newConnTable(&countingRecorder{})
+	a, b := net.Pipe()
+	defer b.Close()
+	c := table.add(a)
+	c.setState(stateIdle)
+	if n := table.sweep(monotime() + int64(idleSettle)); n != 1 || !c.closed.Load() {
+		t.Fatalf("sweep past the settle time: %d left, closed %v; want the conn closed and still counted", n, c.closed.Load())
+	}
+	table.closed(c)
+	if n := table.sweep(monotime()); n != 0 {
+		t.Fatalf("%d conns left after the engine reported the last one closed", n)
+	}
+}
