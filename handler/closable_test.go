@@ -51,3 +51,28 @@ func TestSweepCountsWhatRemainsAndSkipsClosedConns(t *testing.T) {
 		t.Fatalf("%d conns left after the engine reported the last one closed", n)
 	}
 }
+
+// Only bytes of a request make a connection active: a read that returns
+// none (the client closed) leaves it idle for the drain to close.
+func TestReadMarksActiveOnlyWhenBytesArrive(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	c := &conn{Conn: a}
+	c.setState(stateIdle)
+	b.Close()
+	if n, err := c.Read(make([]byte, 8)); n != 0 || err == nil {
+		t.Fatalf("read from a closed peer: %d, %v", n, err)
+	}
+	if st := connState(c.state.Load()); st != stateIdle {
+		t.Fatalf("state after an empty read = %d, want idle", st)
+	}
+	a2, b2 := net.Pipe()
+	defer a2.Close()
+	defer b2.Close()
+	c2 := &conn{Conn: a2}
+	c2.setState(stateIdle)
+	go b2.Write([]byte("G"))
+	if n, _ := c2.Read(make([]byte, 8)); n != 1 || connState(c2.state.Load()) != stateActive {
+		t.Fatalf("a read of %d request bytes left state %d, want active", n, c2.state.Load())
+	}
+}
