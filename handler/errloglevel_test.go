@@ -31,6 +31,9 @@ func TestClientErrorsAreWrittenExactlyAtDebugLevel(t *testing.T) {
 		if got := strings.Count(out.String(), `"client error"`); got != map[bool]int{true: 2, false: 0}[c.want] {
 			t.Errorf("logger %v, global %v: %d client errors written, want both: %v", c.logger, c.global, got, c.want)
 		}
+		if strings.Contains(out.String(), "suppressed") {
+			t.Errorf("logger %v, global %v: an event says events were suppressed when none were: %s", c.logger, c.global, out)
+		}
 		// A server error is written at any of these levels.
 		_, _ = l.Write([]byte("http: panic serving\n"))
 		if !strings.Contains(out.String(), `"http server error"`) {

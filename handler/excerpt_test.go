@@ -20,12 +20,14 @@ func TestExcerptCutsOnlyPastTheLimitAndOnARuneBoundary(t *testing.T) {
 		{"ab", 0, "… (2 bytes)"},
 		{"aé", 2, "a… (3 bytes)"},   // é is 2 bytes: the cut moves back to 1
 		{"aéb", 3, "aé… (4 bytes)"}, // the cut at 3 is a rune start
+		// Not UTF-8 at all: no rune start to cut at but the very first.
+		{"\x80\x80\x80", 2, "… (3 bytes)"},
 	} {
 		got := excerpt(c.in, c.n)
 		if got != c.want {
 			t.Errorf("excerpt(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
 		}
-		if !utf8.ValidString(got) {
+		if utf8.ValidString(c.in) && !utf8.ValidString(got) {
 			t.Errorf("excerpt(%q, %d) = %q is not valid UTF-8", c.in, c.n, got)
 		}
 	}

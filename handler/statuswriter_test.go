@@ -28,7 +28,11 @@ func TestUserHandlerStatusIsTheFirstFinalOne(t *testing.T) {
 		{"writes a body", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("hello")); w.Write([]byte("!")) }, 200, 6},
 		{"sets 200", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200); w.WriteHeader(500) }, 200, 0},
 		{"1xx first", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(103); w.WriteHeader(404) }, 404, 0},
-		{"two finals", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(201); w.WriteHeader(500); w.Write([]byte("x")) }, 201, 1},
+		{"two finals", func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(201)
+			w.WriteHeader(500)
+			w.Write([]byte("x"))
+		}, 201, 1},
 	} {
 		_, e, rec := userServer(t, c.h)
 		w := httptest.NewRecorder()
