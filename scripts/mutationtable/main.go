@@ -5,6 +5,9 @@
 // timed out, by position, for a reader to kill or to judge equivalent.
 //
 // Usage: mutationtable NAME=REPORT.json ... > bench/mutation.md
+//
+// A REPORT ending in .log is gremlins' console output instead, for a run
+// stopped before it wrote its JSON: the mutants it judged are counted.
 package main
 
 import (
@@ -21,15 +24,21 @@ import (
 // totals leave out timed-out mutants, so the table counts the statuses of
 // the mutations itself.
 type report struct {
-	Files []struct {
-		Name      string `json:"file_name"`
-		Mutations []struct {
-			Line   int    `json:"line"`
-			Column int    `json:"column"`
-			Type   string `json:"type"`
-			Status string `json:"status"`
-		} `json:"mutations"`
-	} `json:"files"`
+	Files []fileReport `json:"files"`
+}
+
+// fileReport is one source file's mutants.
+type fileReport struct {
+	Name      string     `json:"file_name"`
+	Mutations []mutation `json:"mutations"`
+}
+
+// mutation is one mutant and its verdict.
+type mutation struct {
+	Line   int    `json:"line"`
+	Column int    `json:"column"`
+	Type   string `json:"type"`
+	Status string `json:"status"`
 }
 
 // tally is one package's row.
@@ -80,7 +89,9 @@ func read(name, file string) (tally, error) {
 		return tally{}, err
 	}
 	var r report
-	if err := json.Unmarshal(b, &r); err != nil {
+	if strings.HasSuffix(file, ".log") {
+		r = parseLog(string(b))
+	} else if err := json.Unmarshal(b, &r); err != nil {
 		return tally{}, fmt.Errorf("%s: %w", file, err)
 	}
 	t := tally{pkg: name}
@@ -107,6 +118,43 @@ func read(name, file string) (tally, error) {
 	}
 	sort.Strings(t.survivors)
 	return t, nil
+}
+
+// parseLog reads the lines gremlins prints while it runs,
+// "      KILLED CONDITIONALS_NEGATION at channel.go:45:9", into a report:
+// the verdicts of a run stopped before it wrote its JSON.
+func parseLog(text string) report {
+	var r report
+	files := map[string]int{}
+	for _, line := range strings.Split(text, "\n") {
+		before, pos, ok := strings.Cut(strings.TrimSpace(line), " at ")
+		if !ok {
+			continue
+		}
+		i := strings.LastIndex(before, " ")
+		if i < 0 {
+			continue
+		}
+		status, typ := before[:i], before[i+1:]
+		var file string
+		var ln, col int
+		parts := strings.Split(pos, ":")
+		if len(parts) != 3 {
+			continue
+		}
+		file = parts[0]
+		if _, err := fmt.Sscanf(parts[1]+" "+parts[2], "%d %d", &ln, &col); err != nil {
+			continue
+		}
+		k, ok := files[file]
+		if !ok {
+			k = len(r.Files)
+			files[file] = k
+			r.Files = append(r.Files, fileReport{Name: file})
+		}
+		r.Files[k].Mutations = append(r.Files[k].Mutations, mutation{ln, col, typ, status})
+	}
+	return r
 }
 
 func write(w io.Writer, rows []tally) {
