@@ -2,9 +2,10 @@ package handler
 
 import "testing"
 
-// A last pair shorter than "ms" must not be read past its end.
+// A last pair shorter than "ms" must not be read past its end, and "ms="
+// with no digits is no value (not 0).
 func TestDelayMillisReadsNoPairPastTheQuerysEnd(t *testing.T) {
-	for _, q := range []string{"m", "a&m", "x=1&m", "&", "a&"} {
+	for _, q := range []string{"m", "a&m", "x=1&m", "&", "a&", "ms=", "a&ms=", "ms=&ms=5"} {
 		if ms, ok := delayMillis(q); ok {
 			t.Errorf("delayMillis(%q) = %d, true; want no ms", q, ms)
 		}
