@@ -13,7 +13,9 @@ func TestDelayMillisReadsNoPairPastTheQuerysEnd(t *testing.T) {
 			t.Errorf("delayMillis([]byte(%q)) = %d, true; want no ms", q, ms)
 		}
 	}
-	if ms, ok := delayMillis("a&ms=7"); !ok || ms != 7 {
-		t.Errorf("delayMillis(a&ms=7) = %d, %v", ms, ok)
+	for q, want := range map[string]int{"a&ms=7": 7, "ms=9": 9, "ms=90": 90, "ms=0": 0, "ms=09": 9} {
+		if ms, ok := delayMillis(q); !ok || ms != want {
+			t.Errorf("delayMillis(%q) = %d, %v; want %d", q, ms, ok, want)
+		}
 	}
 }
