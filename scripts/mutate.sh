@@ -10,6 +10,8 @@
 #   MUTATE_WORKERS  mutants tested at once (default 1: the box is shared)
 #   MUTATE_TIMEOUT  timeout coefficient (default 10, see below)
 #   MUTATE_OUT      where the table goes (default bench/mutation.md)
+#   MUTATE_FLAGS    more gremlins flags, e.g. --dry-run: coverage only, in
+#                   a minute (the mutants are listed, not run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,7 +45,7 @@ for p in $PKGS; do
   # timing out every mutant.
   GOFLAGS="${GOFLAGS:-} -count=1" "$gremlins" unleash \
     --workers "$WORKERS" --timeout-coefficient "$TIMEOUT" \
-    --output "$reports/$p.json" "./$p"
+    --output "$reports/$p.json" ${MUTATE_FLAGS:-} "./$p"
   args+=("$p=$reports/$p.json")
 done
 "$GO" run ./scripts/mutationtable "${args[@]}" >"$OUT.tmp"

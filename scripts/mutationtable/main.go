@@ -45,14 +45,17 @@ type mutation struct {
 type tally struct {
 	pkg                                            string
 	killed, lived, notCovered, timedOut, notViable int
+	runnable                                       int      // covered but not run: a dry run
 	survivors                                      []string // "file:line:col TYPE STATUS"
 }
 
-func (t tally) total() int { return t.killed + t.lived + t.notCovered + t.timedOut + t.notViable }
+func (t tally) total() int {
+	return t.killed + t.lived + t.notCovered + t.timedOut + t.notViable + t.runnable
+}
 
 // covered is every mutant that some test of the package runs: all but the
 // not-covered ones and those that do not compile.
-func (t tally) covered() int { return t.killed + t.lived + t.timedOut }
+func (t tally) covered() int { return t.killed + t.lived + t.timedOut + t.runnable }
 
 func percent(n, of int) string {
 	if of == 0 {
@@ -108,6 +111,8 @@ func read(name, file string) (tally, error) {
 				t.timedOut++
 			case "NOT VIABLE":
 				t.notViable++
+			case "RUNNABLE":
+				t.runnable++
 			default:
 				continue
 			}
@@ -166,8 +171,12 @@ func write(w io.Writer, rows []tally) {
 	fmt.Fprintln(w, "| package | mutants | killed | lived | not covered | timed out | not viable | covered | killed of covered |")
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, t := range rows {
+		killed := percent(t.killed, t.covered())
+		if t.runnable > 0 {
+			killed = fmt.Sprintf("not run (%d runnable)", t.runnable)
+		}
 		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d | %d | %s | %s |\n", t.pkg, t.total(), t.killed, t.lived,
-			t.notCovered, t.timedOut, t.notViable, percent(t.covered(), t.total()), percent(t.killed, t.covered()))
+			t.notCovered, t.timedOut, t.notViable, percent(t.covered(), t.total()), killed)
 	}
 	for _, t := range rows {
 		fmt.Fprintf(w, "\n## %s: lived or timed out (%d)\n\n", t.pkg, len(t.survivors))
