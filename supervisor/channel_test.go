@@ -151,22 +151,3 @@ func TestFileConnWantsAUnixSocket(t *testing.T) {
 		t.Fatal("fileConn of /dev/null succeeded")
 	}
 }
-
-// A message of no bytes that carries a descriptor is a message, not the
-// peer's EOF.
-func TestChannelDescriptorWithNoWordIsNotEOF(t *testing.T) {
-	parent, child := channelPair(t)
-	f, err := os.Open(os.DevNull)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, _, err := child.WriteMsgUnix(nil, unix.UnixRights(int(f.Fd())), nil); err != nil {
-		t.Fatal(err)
-	}
-	m := recvOne(t, parent)
-	if m.fd < 0 || m.word != "" {
-		t.Fatalf("received %+v, want an empty word with a descriptor", m)
-	}
-	unix.Close(m.fd)
-}
