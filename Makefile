@@ -7,7 +7,7 @@ GOBIN   := $(shell $(GO) env GOPATH)/bin
 HEY     := $(GOBIN)/hey
 ARGS    ?=
 
-.PHONY: build run install test lint bench drill cluster-drill tools deps clean fuzz fuzz-smoke
+.PHONY: build run install test lint bench drill cluster-drill tools deps clean fuzz fuzz-smoke mutate
 
 build:
 	$(GO) build -buildvcs=auto -o $(BIN) .
@@ -81,6 +81,12 @@ drill: build tools deps
 	  DRILL_CMD="$(DRILL_NODE)" bash scripts/drill.sh all || rc=1; \
 	  DRILL_EMBED=bin/embed bash scripts/drill.sh all || rc=1; \
 	  exit $$rc
+
+# Mutation testing (gremlins) of supervisor/, handler/ and reuseport/,
+# each by its own tests; writes bench/mutation.md. Long and CPU-heavy:
+# not part of make test or CI. See docs/mutation.md.
+mutate:
+	bash scripts/mutate.sh
 
 # Three hosts behind HAProxy in network namespaces (root, haproxy).
 cluster-drill: build tools deps

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/spreadhttp/spread/internal/spreadtest"
+	"github.com/spreadhttp/spread/reuseport"
 	"github.com/spreadhttp/spread/supervisor"
 )
 
@@ -199,11 +200,37 @@ func TestControlSocketIsPrivateAndMetricsParse(t *testing.T) {
 			t.Fatalf("%s: spread_requests_total sums to %v over slots %v, want 20 over 2", url, total, slots)
 		}
 	}
-	// The metrics port is loopback-only when given as a bare port.
-	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", mport), time.Second); err != nil {
-		t.Fatalf("metrics port: %v", err)
-	} else {
+	assertLoopbackOnly(t, s.Pid(), mport)
+}
+
+// assertLoopbackOnly checks that the metrics port given as a bare port is
+// bound to 127.0.0.1 alone. A dial to 127.0.0.1 cannot tell: it also
+// succeeds on a wildcard bind. So the kernel's own table of listeners
+// (/proc/net/tcp, tcp6) must show pid's sockets on the port at 127.0.0.1
+// and nowhere else, and a dial to another local address, 127.0.0.2, which
+// a wildcard bind would answer, must be refused.
+func assertLoopbackOnly(t *testing.T, pid, port int) {
+	t.Helper()
+	holders, err := reuseport.Holders(fmt.Sprintf(":%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("127.0.0.1:%d", port)
+	var ours int
+	for _, h := range holders {
+		if h.Addr != want {
+			t.Errorf("metrics port: %s listens on %s, want only %s", h, h.Addr, want)
+		}
+		if h.Pid == pid {
+			ours++
+		}
+	}
+	if ours == 0 {
+		t.Fatalf("metrics port: spread (pid %d) holds no listener on port %d; holders %v", pid, port, holders)
+	}
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.2:%d", port), time.Second); err == nil {
 		c.Close()
+		t.Errorf("metrics port answers on 127.0.0.2:%d: it is not bound to 127.0.0.1 alone", port)
 	}
 }
 

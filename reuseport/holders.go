@@ -265,10 +265,18 @@ const maxCommandLen = 80
 func processCommand(pid int) string {
 	dir := filepath.Join("/proc", strconv.Itoa(pid))
 	cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
+	return commandText(cmdline, func() []byte {
+		comm, _ := os.ReadFile(filepath.Join(dir, "comm"))
+		return comm
+	})
+}
+
+// commandText turns the contents of /proc/<pid>/cmdline into one short
+// line, or what comm returns when the command line is empty.
+func commandText(cmdline []byte, comm func() []byte) string {
 	command := strings.ReplaceAll(strings.TrimRight(string(cmdline), "\x00"), "\x00", " ")
 	if strings.TrimSpace(command) == "" {
-		comm, _ := os.ReadFile(filepath.Join(dir, "comm"))
-		command = string(comm)
+		command = string(comm())
 	}
 	// Keep the message on one line whatever the arguments hold.
 	command = strings.TrimSpace(strings.Map(func(r rune) rune {

@@ -60,6 +60,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if !c.s.call(func() { st = c.s.status() }) {
 		return
 	}
+	collectStatus(st, ch)
+}
+
+// collectStatus turns one status into the metrics; it needs no loop.
+func collectStatus(st Status, ch chan<- prometheus.Metric) {
 	type slotSums struct {
 		requests     Counts
 		open         int64

@@ -179,10 +179,16 @@ func openCounters(spec workerSpec) *Counters {
 	if spec.Board < 0 {
 		return &Counters{e: new(entry)}
 	}
-	off := spec.Board * entrySize
+	return mapCounters(boardFD, spec.Board)
+}
+
+// mapCounters maps entry i of the board open as fd, or returns private
+// counters when it cannot.
+func mapCounters(fd, i int) *Counters {
+	off := i * entrySize
 	// mmap offsets must be page aligned: map from the page holding the entry.
 	page := off &^ (os.Getpagesize() - 1)
-	mem, err := unix.Mmap(boardFD, int64(page), off-page+entrySize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, err := unix.Mmap(fd, int64(page), off-page+entrySize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return &Counters{e: new(entry)}
 	}
