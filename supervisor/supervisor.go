@@ -48,6 +48,10 @@ type slot struct {
 	looping bool
 	// steer is the slot's standing with the steering program.
 	steer quarantine
+	// downSince is when the slot's online worker exited with no
+	// replacement running; zero while the slot is served. Its next
+	// worker's "worker online" reports how long the slot was down.
+	downSince time.Time
 }
 
 // Exit describes how a worker ended.
@@ -408,7 +412,14 @@ func (s *supervisor) onOnline(w *worker) {
 	sl := w.slot
 	w.online, w.lastBeat = true, s.now()
 	s.everOnline = true
-	s.log.Info().Int("slot", sl.index).Int("pid", w.pid).Dur("after", s.now().Sub(w.started)).Msg("worker online")
+	ev := s.log.Info().Int("slot", sl.index).Int("pid", w.pid).Dur("after", s.now().Sub(w.started))
+	if sl.current == w && !sl.downSince.IsZero() {
+		// From the death of the slot's last online worker to now: how long
+		// the slot's queued connections waited for a worker.
+		ev = ev.Dur("down", s.now().Sub(sl.downSince))
+		sl.downSince = time.Time{}
+	}
+	ev.Msg("worker online")
 	if sl.next == w {
 		s.reloadStepDone(w)
 	}
@@ -482,6 +493,9 @@ func (s *supervisor) onExit(w *worker, st *os.ProcessState) {
 	case sl.current == w:
 		sl.current = nil
 		sl.lastExit = exit
+		if w.online {
+			sl.downSince = s.now()
+		}
 		s.replace(sl, w.online, uptime)
 	default:
 		// An old worker of a reload, a retired one, or a hung one already
