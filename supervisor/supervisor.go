@@ -50,6 +50,10 @@ type slot struct {
 	looping bool
 	// steer is the slot's standing with the steering program.
 	steer quarantine
+	// downSince is when the slot's online worker exited with no
+	// replacement running; zero while the slot is served. Its next
+	// worker's "worker online" reports how long the slot was down.
+	downSince time.Time
 }
 
 // Exit describes how a worker ended.
@@ -182,6 +186,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// host; hand that garbage back to the kernel now rather than let the
 	// supervisor sit on it for its whole life.
 	debug.FreeOSMemory()
+	keepHeapSmall()
 	board, err := newScoreboard(4*cfg.MaxWorkers + 8)
 	if err != nil {
 		return err
@@ -441,7 +446,14 @@ func (s *supervisor) onOnline(w *worker) {
 	sl := w.slot
 	w.state, w.onlineAt, w.lastBeat = stateOnline, s.now(), s.now()
 	s.everOnline = true
-	s.log.Info().Int("slot", sl.index).Int("pid", w.pid).Dur("after_ms", s.now().Sub(w.started)).Msg("worker online")
+	ev := s.log.Info().Int("slot", sl.index).Int("pid", w.pid).Dur("after_ms", s.now().Sub(w.started))
+	if sl.current == w && !sl.downSince.IsZero() {
+		// From the death of the slot's last online worker to now: how long
+		// the slot's queued connections waited for a worker.
+		ev = ev.Dur("down_ms", s.now().Sub(sl.downSince))
+		sl.downSince = time.Time{}
+	}
+	ev.Msg("worker online")
 	if sl.next == w {
 		s.reloadStepDone(w)
 	}
@@ -520,6 +532,9 @@ func (s *supervisor) onExit(w *worker, end exitStatus) {
 	case sl.current == w:
 		sl.current = nil
 		sl.lastExit = exit
+		if w.cameOnline() {
+			sl.downSince = s.now()
+		}
 		s.restartOrGiveUp(sl, w.cameOnline(), uptime)
 	default:
 		// An old worker of a reload, a retired one, or a hung one already

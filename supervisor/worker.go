@@ -170,7 +170,7 @@ func ServeWorker(srv Server) error {
 	go watchSupervisor(ch, gone)
 	stopBeats := make(chan struct{})
 	defer close(stopBeats)
-	go beat(ch, spec.Heartbeat, stopBeats)
+	go beat(ch, spec.Heartbeat, stopBeats, workerCounters(spec))
 
 	timeout := spec.GracefulTimeout
 	select {
@@ -238,19 +238,25 @@ func watchSupervisor(ch *net.UnixConn, gone chan<- struct{}) {
 
 // beat sends a heartbeat every interval until stop is closed. A stopped or
 // wedged process stops beating, which is what the supervisor watches for.
-func beat(ch *net.UnixConn, interval time.Duration, stop <-chan struct{}) {
+// On the same tick it returns the worker's free memory once the worker has
+// gone quiet after a load (see idleRelease), as counted by counts.
+func beat(ch *net.UnixConn, interval time.Duration, stop <-chan struct{}, counts *Counters) {
 	if interval <= 0 {
 		interval = time.Second
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var idle idleRelease
 	for {
 		select {
 		case <-stop:
 			return
-		case <-t.C:
+		case now := <-t.C:
 			if err := send(ch, msgBeat, "", nil); err != nil {
 				return
+			}
+			if idle.observe(counts.Snapshot(), now) {
+				releaseMemory()
 			}
 		}
 	}
