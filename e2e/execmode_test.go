@@ -1,8 +1,7 @@
-package main
+package e2e
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -209,11 +208,4 @@ func queuedPath(t *testing.T, addr, path string) <-chan int {
 		return spreadtest.Accepted(t, addr) >= 1
 	})
 	return out
-}
-
-func init() {
-	// The exec tests run testdata/execserver.py by a relative path.
-	if _, err := os.Stat("testdata/execserver.py"); err != nil {
-		panic("run the tests from the repository root: " + err.Error())
-	}
 }
