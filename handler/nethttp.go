@@ -23,6 +23,10 @@ type netHTTP struct {
 	user     http.Handler // the program's handler, nil for the routes
 	access   *accessLine  // nil for no access log
 	leaving  func() bool
+	// tls is whether srv serves TLS, fixed at construction: srv.TLSConfig
+	// itself is not read again, because http.Server writes it (HTTP/2
+	// setup) while it serves, and one engine may serve several listeners.
+	tls bool
 
 	// Header values, shared by every response. net/http only reads them or
 	// replaces the map entry, so the slices are never written to.
@@ -81,11 +85,12 @@ func newNetHTTP(o Options, p pages, draining *atomic.Bool, conns *connTable) *ne
 			}
 		},
 	}
+	e.tls = e.srv.TLSConfig != nil
 	return e
 }
 
 func (e *netHTTP) serve(ln net.Listener) error {
-	if e.srv.TLSConfig != nil {
+	if e.tls {
 		// ServeTLS adds h2 and http/1.1 to ALPN and serves HTTP/2 itself.
 		return e.srv.ServeTLS(ln, "", "")
 	}

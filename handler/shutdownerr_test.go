@@ -30,13 +30,17 @@ func (l *failingListener) Close() error {
 func (l *failingListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1} }
 
 // Shutdown reports the first listener that failed to close (and only a
-// real failure: an already closed listener is no error).
-//
-// The engine is fasthttp: the net/http engine's serve reads
-// srv.TLSConfig while another Serve's http.Server.Serve writes it (a data
-// race when one Server serves two listeners at once).
+// real failure: an already closed listener is no error), with either
+// engine; under -race it also shows that one engine serves several
+// listeners at once without a data race.
 func TestShutdownReportsTheFirstListenerCloseError(t *testing.T) {
-	s, err := New(Options{Engine: engineFastHTTP})
+	for _, engine := range []string{engineNetHTTP, engineFastHTTP} {
+		t.Run(engine, func(t *testing.T) { testShutdownReportsTheFirstListenerCloseError(t, engine) })
+	}
+}
+
+func testShutdownReportsTheFirstListenerCloseError(t *testing.T, engine string) {
+	s, err := New(Options{Engine: engine})
 	if err != nil {
 		t.Fatal(err)
 	}
