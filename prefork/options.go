@@ -248,9 +248,23 @@ func Logger(l zerolog.Logger) Option { return func(s *settings) { s.log = &l } }
 // zerolog itself.
 func LogTo(w io.Writer) Option {
 	return func(s *settings) {
-		l := zerolog.New(w).With().Timestamp().Logger()
+		l := newLogger(w)
 		s.log = &l
 	}
+}
+
+// newLogger is the logger of LogTo and of no logging option: JSON lines
+// whose time has milliseconds, as the CLI's, set per logger by a hook
+// rather than through zerolog's globals, which belong to the program.
+func newLogger(w io.Writer) zerolog.Logger {
+	return zerolog.New(w).Hook(msTime{})
+}
+
+// msTime adds the time, RFC 3339 with milliseconds, to every event.
+type msTime struct{}
+
+func (msTime) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Str(zerolog.TimestampFieldName, time.Now().Format("2006-01-02T15:04:05.000Z07:00"))
 }
 
 // Supervise adjusts the supervisor's Config directly, for what no option

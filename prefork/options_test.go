@@ -1,6 +1,8 @@
 package prefork_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +75,24 @@ func TestBadOptionsAreRefusedNamingTheFlag(t *testing.T) {
 	// An Exec worker serves no HTTP: the HTTP settings are not its.
 	if _, _, err := prefork.Settings(addr, prefork.Exec("app"), prefork.Engine("gopher")); err != nil {
 		t.Errorf("Exec with an HTTP setting it does not use: %v", err)
+	}
+}
+
+func TestLogToWritesMillisecondTimes(t *testing.T) {
+	var buf bytes.Buffer
+	cfg, _, err := prefork.Settings(addr, prefork.LogTo(&buf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Log.Info().Msg("hello")
+	var line struct {
+		Time    string `json:"time"`
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line.Message != "hello" {
+		t.Fatalf("log line %q: %v", buf.String(), err)
+	}
+	if _, err := time.Parse("2006-01-02T15:04:05.000Z07:00", line.Time); err != nil {
+		t.Fatalf("time %q has no milliseconds: %v", line.Time, err)
 	}
 }

@@ -46,7 +46,6 @@ import (
 	"net/http"
 	"os"
 
-	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
 	"github.com/spreadhttp/spread/handler"
@@ -123,7 +122,7 @@ func resolve(addr string, opts []Option, worker bool) (*settings, error) {
 	}
 	s.cfg.Addr = addr
 	if s.log == nil {
-		l := zerolog.New(os.Stderr).With().Timestamp().Logger()
+		l := newLogger(os.Stderr)
 		s.log = &l
 	}
 	s.cfg.Log, s.http.Log = *s.log, *s.log
