@@ -222,9 +222,9 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func (c *control) ready(*supervisor) error { return nil }
-func (c *control) changed(*supervisor)     {}
-func (c *control) stopping(*supervisor)    {}
+func (c *control) ready(*supervisor) error    { return nil }
+func (c *control) workersChanged(*supervisor) {}
+func (c *control) stopping(*supervisor)       {}
 func (c *control) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()

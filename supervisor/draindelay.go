@@ -88,7 +88,7 @@ func (d *drainDelay) ready(*supervisor) error { return nil }
 func (d *drainDelay) stopping(*supervisor)    {}
 func (d *drainDelay) close()                  {}
 
-func (d *drainDelay) changed(s *supervisor) {
+func (d *drainDelay) workersChanged(s *supervisor) {
 	if !d.until.IsZero() {
 		s.tellLeaving()
 	}

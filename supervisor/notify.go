@@ -52,7 +52,7 @@ func (n *notifier) ready(*supervisor) error {
 	return nil
 }
 
-func (n *notifier) changed(s *supervisor) {
+func (n *notifier) workersChanged(s *supervisor) {
 	if !n.isReady || s.stopping {
 		return
 	}

@@ -160,8 +160,8 @@ func (p *pidfile) ready(*supervisor) error {
 	return nil
 }
 
-func (p *pidfile) changed(*supervisor)  {}
-func (p *pidfile) stopping(*supervisor) {}
+func (p *pidfile) workersChanged(*supervisor) {}
+func (p *pidfile) stopping(*supervisor)       {}
 
 // close removes the pidfile if it still holds this process's pid, and the
 // temporary file if the server never became ready.

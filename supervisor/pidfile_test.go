@@ -198,7 +198,7 @@ func TestPIDFileIsWrittenWhenReadyAndRemovedOnClose(t *testing.T) {
 	if _, err := os.Stat(tmp); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("temporary file left after ready: %v", err)
 	}
-	p.changed(nil)
+	p.workersChanged(nil)
 	p.stopping(nil)
 	p.close()
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {

@@ -70,10 +70,10 @@ func (s *supervisor) queuesEmpty() bool {
 	return true
 }
 
-func (f *stopFlush) ready(*supervisor) error { return nil }
-func (f *stopFlush) stopping(*supervisor)    {}
-func (f *stopFlush) changed(*supervisor)     {}
-func (f *stopFlush) close()                  {}
+func (f *stopFlush) ready(*supervisor) error    { return nil }
+func (f *stopFlush) stopping(*supervisor)       {}
+func (f *stopFlush) workersChanged(*supervisor) {}
+func (f *stopFlush) close()                     {}
 
 func (f *stopFlush) tick(s *supervisor) {
 	if f.until.IsZero() {

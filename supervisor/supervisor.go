@@ -140,9 +140,9 @@ type supervisor struct {
 type hook interface {
 	// ready is called once, when every first-generation worker is online.
 	ready(s *supervisor) error
-	// changed is called after the set of online workers changed, or a
+	// workersChanged is called after the set of online workers changed, or a
 	// reload started or ended.
-	changed(s *supervisor)
+	workersChanged(s *supervisor)
 	// stopping is called once, when the server starts to stop.
 	stopping(s *supervisor)
 	// close releases the hook's resources; it runs last.
@@ -477,7 +477,7 @@ func (s *supervisor) onOnline(w *worker) {
 // a reload started or ended.
 func (s *supervisor) notifyHooks() {
 	for _, h := range s.hooks {
-		h.changed(s)
+		h.workersChanged(s)
 	}
 }
 
