@@ -100,6 +100,10 @@ func TestControlStatusScaleAndReloadThroughTheClient(t *testing.T) {
 	if n := h.s.activeSlots(); n != 3 {
 		t.Fatalf("%d slots after scaling to 3", n)
 	}
+	h.until("the new worker online", time.Second, h.online)
+	if err := h.ask(func() error { return c.WaitScale(3, h.now, time.Millisecond) }); err != nil {
+		t.Fatalf("waiting for 3 workers, all online: %v", err)
+	}
 	if err := h.ask(func() (err error) { got, err = c.Scale(0); return err }); err == nil || !strings.Contains(err.Error(), "400") {
 		t.Fatalf("scale to 0: %d, %v; want a 400 refusal", got, err)
 	}
@@ -142,6 +146,9 @@ func TestControlStatusScaleAndReloadThroughTheClient(t *testing.T) {
 	}
 	if err := h.ask(func() (err error) { _, err = c.WaitReload(5, time.Millisecond); return err }); err == nil || !strings.Contains(err.Error(), "stopping") {
 		t.Errorf("waiting for a reload while stopping: %v, want told the server stops", err)
+	}
+	if err := h.ask(func() error { return c.WaitScale(3, h.now, time.Millisecond) }); err == nil || !strings.Contains(err.Error(), "stopping") {
+		t.Errorf("waiting for a scale while stopping: %v, want told the server stops", err)
 	}
 	h.ask(func() error { _, up = c.Upgrade(); return nil })
 	if up == nil || !strings.Contains(up.Error(), "the server is stopping") {
