@@ -57,7 +57,6 @@ func TestExecListenerBindsAndHandsADuplicateToTheSupervisor(t *testing.T) {
 	}
 }
 
-
 func TestCloseOnExecAboveMarksOnlyTheDescriptorsAboveN(t *testing.T) {
 	f, err := os.Open(os.DevNull)
 	if err != nil {
