@@ -1,7 +1,9 @@
 package supervisor
 
 import (
+	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -87,5 +89,37 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("Validate = %v, want one line with %q", err, tc.want)
 		}
+	}
+}
+
+// The edges of what a process can catch: 1 and 64 (SIGRTMAX) are, 0 and
+// 65 are not, nor are KILL and STOP.
+func TestCatchableSignalsAreOneToSixtyFourButKillAndStop(t *testing.T) {
+	for sig, want := range map[syscall.Signal]bool{
+		0: false, 1: true, syscall.SIGTERM: true, 64: true, 65: false,
+		syscall.SIGKILL: false, syscall.SIGSTOP: false,
+	} {
+		if got := catchable(sig); got != want {
+			t.Errorf("catchable(%d) = %v, want %v", sig, got, want)
+		}
+	}
+}
+
+// withDefaults fills in this process's executable and arguments only when
+// the Config names none.
+func TestWithDefaultsKeepsACommandAndArgumentsGiven(t *testing.T) {
+	c := DefaultConfig()
+	c.Addr = configTestAddr
+	got, err := c.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, _ := os.Executable()
+	if got.Command != exe || !slices.Equal(got.Args, os.Args[1:]) {
+		t.Errorf("no command given: %q %q, want this executable %q and os.Args[1:]", got.Command, got.Args, exe)
+	}
+	c.Command, c.Args = "/bin/app", []string{"serve"}
+	if got, err = c.withDefaults(); err != nil || got.Command != "/bin/app" || !slices.Equal(got.Args, []string{"serve"}) {
+		t.Errorf("command given: %q %q (%v), want it kept", got.Command, got.Args, err)
 	}
 }
