@@ -129,16 +129,7 @@ func TestChannelEndsInEOFWhenThePeerCloses(t *testing.T) {
 }
 
 func TestFileConnWantsAUnixSocket(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	_, f := loopbackListenerFile(t)
 	if _, err := fileConn(f); err == nil || !strings.Contains(err.Error(), "not a unix socket") {
 		t.Fatalf("fileConn of a TCP listener: %v", err)
 	}

@@ -234,16 +234,7 @@ func TestWorkerThatBeatsButLeavesItsQueueStillIsReplacedAsHung(t *testing.T) {
 	h.until("every worker online", time.Second, h.online)
 	// Slot 0's worker hands over a real listening socket that it never
 	// accepts from, while its heartbeat goes on.
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	ln, f := loopbackListenerFile(t)
 	fd, err := unix.Dup(int(f.Fd()))
 	if err != nil {
 		t.Fatal(err)

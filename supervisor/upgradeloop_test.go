@@ -109,16 +109,7 @@ func TestInheritedListenerTakesTheDescriptor(t *testing.T) {
 	if ln, err := inheritedListener(-1, "none"); ln != nil || err != nil {
 		t.Fatalf("fd -1: %v, %v; want nothing", ln, err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	ln, f := loopbackListenerFile(t)
 	got, err := inheritedListener(dupFD(t, f), "metrics listener")
 	if err != nil || got == nil || got.Addr().String() != ln.Addr().String() {
 		t.Fatalf("inherited listener %v, %v; want one on %s", got, err, ln.Addr())
@@ -174,6 +165,24 @@ func TestSuccessorFailsWhenItsPredecessorDiesFirst(t *testing.T) {
 
 // dupFD duplicates f's descriptor for code that takes it over and closes
 // it, so that f's own close cannot hit a reused number.
+// loopbackListenerFile listens on a free loopback port and returns the
+// listener with a file of its own of the same socket; both are closed
+// when the test ends.
+func loopbackListenerFile(t *testing.T) (net.Listener, *os.File) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return ln, f
+}
+
 func dupFD(t *testing.T, f *os.File) int {
 	t.Helper()
 	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
