@@ -109,7 +109,10 @@ func bindCause(err error) error {
 // and thus O_NONBLOCK, with l; l.File's Fd would switch l itself to blocking
 // mode, and a later l.Accept would then block an OS thread where Close
 // cannot interrupt it.
-func File(l *net.TCPListener) (*os.File, error) {
+//
+// l is usually a *net.TCPListener; any listener with a descriptor (a
+// *net.UnixListener, say) will do.
+func File(l Listener) (*os.File, error) {
 	rc, err := l.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("dup listener %s: %w", l.Addr(), err)
@@ -125,7 +128,13 @@ func File(l *net.TCPListener) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dup listener %s: %w", l.Addr(), err)
 	}
-	return os.NewFile(uintptr(nfd), "tcp-listener:"+l.Addr().String()), nil
+	return os.NewFile(uintptr(nfd), l.Addr().Network()+"-listener:"+l.Addr().String()), nil
+}
+
+// Listener is what File duplicates: a listener with a descriptor.
+type Listener interface {
+	syscall.Conn
+	Addr() net.Addr
 }
 
 // FromFile rebuilds a TCP listener from an inherited socket file, as a worker

@@ -19,7 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
-	"golang.org/x/sys/unix"
+
+	"github.com/spreadhttp/spread/reuseport"
 )
 
 // The control interface is HTTP on a Unix socket of mode 0600 in a 0700
@@ -245,29 +246,22 @@ func (c *control) close() {
 func (c *control) listenerFile() *os.File { return listenerFile(c.ln) }
 func (c *control) metricsFile() *os.File  { return listenerFile(c.mln) }
 
-// listenerFile duplicates ln's descriptor into a file of its own. It
-// does not use the listener's File method: that file's Fd, which os/exec
-// calls on ExtraFiles, switches the shared file description to blocking
-// mode, and an Accept that enters the kernel in that moment parks there,
-// out of reach of Close, so the handover or the stop would hang. A file
-// made with os.NewFile from an already non-blocking descriptor keeps it
-// non-blocking.
+// listenerFile duplicates ln's descriptor into a file of its own, or
+// returns nil. It is reuseport.File, not the listener's File method: that
+// file's Fd, which os/exec calls on ExtraFiles, would switch the shared
+// file description to blocking mode, and an Accept that enters the kernel
+// in that moment parks there, out of reach of Close, so the handover or
+// the stop would hang.
 func listenerFile(ln net.Listener) *os.File {
-	sc, ok := ln.(syscall.Conn)
+	l, ok := ln.(reuseport.Listener)
 	if !ok {
 		return nil
 	}
-	rc, err := sc.SyscallConn()
+	f, err := reuseport.File(l)
 	if err != nil {
 		return nil
 	}
-	dup := -1
-	if err := rc.Control(func(fd uintptr) {
-		dup, _ = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil || dup < 0 {
-		return nil
-	}
-	return os.NewFile(uintptr(dup), "spread-control")
+	return f
 }
 
 // handOver stops serving the control socket and metrics, now served by
