@@ -228,6 +228,9 @@ func printStatus(out io.Writer, st supervisor.Status) {
 		flags = append(flags, "stopping")
 	}
 	flags = append(flags, "steering "+st.Steering)
+	if st.Spare != nil {
+		flags = append(flags, fmt.Sprintf("spare %d %s", st.Spare.Pid, st.Spare.State))
+	}
 	fmt.Fprintf(out, "supervisor %d on %s, up %s: %d/%d workers online, %s, load spread %s (largest share / fair share)%s\n",
 		st.Pid, st.Addr, round(st.Uptime), st.Online, st.Slots, requests, spread, strings.Join(append([]string{""}, flags...), ", "))
 }

@@ -53,6 +53,7 @@ var flagOptions = map[string]flagOption{
 	"start-timeout":       optionOf(duration, prefork.StartTimeout),
 	"allow-shared-port":   optionOf(boolean, prefork.AllowSharedPort),
 	"tcp-defer-accept":    optionOf(boolean, prefork.TCPDeferAccept),
+	"spare":               optionOf(boolean, prefork.Spare),
 	"backlog":             optionOf(integer, prefork.Backlog),
 	"ready": optionOf(str, func(mode string) prefork.Option {
 		return prefork.Ready(supervisor.ReadyMode(mode))

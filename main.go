@@ -109,6 +109,8 @@ func serveCommand() *cli.Command {
 				Usage: "start even if another process already listens on the address"},
 			// On by default: bench/README.md (TCP_DEFER_ACCEPT) has the
 			// measurements behind that choice.
+			&cli.BoolFlag{Name: "spare", Value: true, EnvVars: []string{"SPREAD_SPARE"},
+				Usage: "keep one worker started in advance to replace a worker that dies or hangs at once (built-in workers only); --spare=false turns it off"},
 			&cli.BoolFlag{Name: "tcp-defer-accept", Value: true, EnvVars: []string{"SPREAD_TCP_DEFER_ACCEPT"},
 				Usage: "queue a connection for accept only once its request has arrived (TCP_DEFER_ACCEPT); --tcp-defer-accept=false turns it off"},
 			&cli.IntFlag{Name: "backlog", EnvVars: []string{"SPREAD_BACKLOG"},

@@ -112,9 +112,9 @@ func TestScaleDownAndStopUnderLoadResetNothingWithSteering(t *testing.T) {
 			return
 		}
 		deadline := time.Now().Add(10 * time.Second)
-		for len(spreadtest.Children(s.Pid())) != 1 {
+		for len(s.Workers()) != 1 {
 			if time.Now().After(deadline) {
-				fault = fmt.Sprintf("%d workers 10s after scale 1, want 1", len(spreadtest.Children(s.Pid())))
+				fault = fmt.Sprintf("%d workers 10s after scale 1, want 1", len(s.Workers()))
 				return
 			}
 			time.Sleep(10 * time.Millisecond)

@@ -43,11 +43,12 @@ type settings struct {
 const deferAccept = time.Second
 
 // defaults are the settings with no option given: the supervisor's and the
-// handler's defaults, TCP_DEFER_ACCEPT on, and the control socket at its
+// handler's defaults, TCP_DEFER_ACCEPT and the spare on, and the control socket at its
 // default path.
 func defaults() settings {
 	s := settings{cfg: supervisor.DefaultConfig(), http: handler.DefaultOptions()}
 	s.cfg.Socket.DeferAccept = deferAccept
+	s.cfg.Spare = true
 	return s
 }
 
@@ -113,6 +114,11 @@ func TCPDeferAccept(on bool) Option {
 		}
 	}
 }
+
+// Spare keeps one worker started in advance, which takes the slot of a
+// worker that dies or hangs at once (--spare); default true. It costs one
+// idle process.
+func Spare(on bool) Option { return func(s *settings) { s.cfg.Spare = on } }
 
 // Backlog is the accept-queue length of each slot's socket (--backlog);
 // 0, the default, means net.core.somaxconn.

@@ -73,7 +73,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$SPREAD_ROOT"
 
-for fn in die note ensure_hey free_port children alive wrk_summary hey_summary; do
+for fn in die note ensure_hey free_port children workers alive wrk_summary hey_summary; do
   declare -F "$fn" >/dev/null || { echo "bench.sh: scripts/lib.sh lacks $fn" >&2; exit 2; }
 done
 
@@ -266,7 +266,7 @@ start_server() {
       [[ $S_KIND == standalone || $S_KIND == plain ]] && return 0
       if [[ $S_KIND == fastprefork ]]; then
         (($(children "$SRV_PID" | wc -l) == S_WORKERS)) && return 0
-      elif (($(children "$SRV_PID" | wc -l) == S_WORKERS)); then
+      elif (($(workers "$SRV_PID" | wc -l) == S_WORKERS)); then
         online=$(status_json | jq -r '[.workers[] | select(.state == "online")] | length' 2>/dev/null || echo 0)
         ((online == S_WORKERS)) && return 0
       fi
@@ -638,7 +638,7 @@ if ((BENCH_KILLS > 0)); then
   kills=0
   for ((k = 1; k <= BENCH_KILLS; k++)); do
     sleep_until_us $((t0 + k * 1000000))
-    mapfile -t kids < <(children "$sup")
+    mapfile -t kids < <(workers "$sup")
     ((${#kids[@]} > 0)) || continue
     kill -KILL "${kids[RANDOM % ${#kids[@]}]}" 2>/dev/null && kills=$((kills + 1))
   done

@@ -229,7 +229,7 @@ start_host() {
   deadline=$(($(now_us) + READY_SECONDS * 1000000))
   while (($(now_us) < deadline)); do
     alive "${SUP[$h]}" || die "spread on $h exited during start-up: $(tail -2 "$DIR/$h.log")"
-    n=$(children "${SUP[$h]}" | wc -l)
+    n=$(workers "${SUP[$h]}" | wc -l)
     if ((n == WORKERS)) && in_ns "$NS_LB" curl -sf -o /dev/null --max-time 1 "http://${IP_HOST[$h]}:$PORT/healthz"; then
       return 0
     fi
@@ -675,7 +675,7 @@ scenario_workers() {
   wait_load_answers "$before" 200 || miss "no load before the kills"
   sleep_until_us $(($(now_us) + 1000000))
   for h in "${HOSTS[@]}"; do
-    mapfile -t kids < <(children "${SUP[$h]}")
+    mapfile -t kids < <(workers "${SUP[$h]}")
     if ((${#kids[@]} > 0)); then victims+=("${kids[0]}"); fi
   done
   ((${#victims[@]} == ${#HOSTS[@]})) || miss "found ${#victims[@]} victims, want ${#HOSTS[@]}"

@@ -244,7 +244,7 @@ wait_ready() {
   local deadline=$(($(now_us) + READY_SECONDS * 1000000)) n=0
   while (($(now_us) < deadline)); do
     alive "$SUP" || return 1
-    n=$(children "$SUP" | wc -l)
+    n=$(workers "$SUP" | wc -l)
     if ((n == DRILL_WORKERS)) && curl -sf -o /dev/null --max-time 1 "${URL}${HEALTH_PATH}"; then
       record_kids
       return 0
@@ -312,7 +312,7 @@ wait_load() {
 # random_worker prints one of the supervisor's live workers.
 random_worker() {
   local kids
-  mapfile -t kids < <(children "$SUP")
+  mapfile -t kids < <(workers "$SUP")
   ((${#kids[@]} > 0)) || return 1
   echo "${kids[RANDOM % ${#kids[@]}]}"
 }
@@ -322,7 +322,7 @@ random_worker() {
 wait_workers() {
   local deadline=$(($(now_us) + RECOVER_SECONDS * 1000000))
   while :; do
-    WORKERS=$(children "$SUP" | wc -l)
+    WORKERS=$(workers "$SUP" | wc -l)
     ((WORKERS == DRILL_WORKERS)) && return 0
     (($(now_us) < deadline)) || return 1
     sleep 0.1
@@ -335,7 +335,7 @@ wait_workers() {
 stop_server() {
   local deadline=$(($(now_us) + STOP_SECONDS * 1000000)) kids kid
   record_kids
-  mapfile -t kids < <(children "$SUP")
+  mapfile -t kids < <(workers "$SUP")
   kill -TERM "$SUP" 2>/dev/null || true # a supervisor that died already is reported by wait
   while alive "$SUP" && (($(now_us) < deadline)); do sleep 0.05; done
   if alive "$SUP"; then
@@ -550,7 +550,7 @@ reloads_done() {
 drill_reload() {
   start_server reload
   local before after i pid deadline reused=0 finished failed
-  mapfile -t before < <(children "$SUP")
+  mapfile -t before < <(workers "$SUP")
   start_load
   for ((i = 1; i <= 3; i++)); do
     sleep_until_us $((LOAD_START_US + i * DRILL_SECONDS * 1000000 / 4))
@@ -566,7 +566,7 @@ drill_reload() {
   finished=$(grep -c '"message":"reload finished"' "$LOG" || true)
   failed=$(grep -c '"message":"reload failed' "$LOG" || true)
   wait_workers || true # check_end reports it
-  mapfile -t after < <(children "$SUP")
+  mapfile -t after < <(workers "$SUP")
   for pid in "${after[@]}"; do
     if [[ " ${before[*]} " == *" $pid "* ]]; then reused=$((reused + 1)); fi
   done
@@ -626,7 +626,7 @@ drill_upgrade() {
   wait_workers || miss "workers ${WORKERS}/${DRILL_WORKERS} after ${RECOVER_SECONDS}s"
   # Not this shell's child: stop it and watch it go.
   record_kids
-  mapfile -t kids < <(children "$SUP")
+  mapfile -t kids < <(workers "$SUP")
   kill -TERM "$SUP" 2>/dev/null || true
   deadline=$(($(now_us) + STOP_SECONDS * 1000000))
   while alive "$SUP" && (($(now_us) < deadline)); do sleep 0.05; done
@@ -651,7 +651,7 @@ drill_upgrade() {
 drill_supervisor_kill() {
   start_server supervisor-kill
   local kids kid left t0 deadline gone_ms=- port=no rc=0
-  mapfile -t kids < <(children "$SUP")
+  mapfile -t kids < <(workers "$SUP")
   start_load
   sleep_until_us $((LOAD_START_US + 1000000))
   # bash reports a background job killed by a signal ("... Killed") on

@@ -133,6 +133,16 @@ children() {
   done
 }
 
+# workers PID prints the workers among the children of supervisor PID:
+# all of them but its spare, whose name in ps says "worker (spare)" until
+# it takes a slot.
+workers() {
+  local kid
+  for kid in $(children "$1"); do
+    if ! tr '\0' ' ' <"/proc/$kid/cmdline" 2>/dev/null | grep -q 'worker (spare)'; then echo "$kid"; fi
+  done
+}
+
 # wait_stopped PID waits (at most ~1s) until every thread of PID is
 # stopped: kill -STOP returns before the signal takes effect, and a thread
 # still running could accept one more connection.

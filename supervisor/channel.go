@@ -25,6 +25,11 @@ import (
 //	socket       exec mode: the listener the worker bound (SCM_RIGHTS)
 //	exec PATH    exec mode: the worker is about to execve PATH; EOF follows
 //	version V    the spread version of the worker's binary
+//	spare        a spare waits for a slot (see spare.go)
+//
+// Supervisor to worker, to a spare only:
+//
+//	take SLOT    the spare becomes SLOT's worker; carries the slot's socket
 const (
 	msgReady   = "ready"
 	msgBeat    = "beat"
@@ -32,6 +37,8 @@ const (
 	msgSocket  = "socket"
 	msgExec    = "exec"
 	msgVersion = "version"
+	msgSpare   = "spare"
+	msgTake    = "take"
 )
 
 // maxMessage bounds one message; a fail reason longer than this is cut.

@@ -112,6 +112,12 @@ type Config struct {
 	// socket to this user (see privdrop.go). nil: workers run as the
 	// supervisor does.
 	Credential *syscall.Credential
+	// Spare keeps one built-in worker started in advance, which takes the
+	// slot of a worker that dies or hangs in about a millisecond instead
+	// of a process start (see spare.go). It costs one idle process; it is
+	// off in a zero Config, on in prefork and `spread serve` (--spare),
+	// and a command after -- never has one.
+	Spare bool
 	// Socket holds the options of the slots' listening sockets; its zero
 	// value is the kernel's defaults (no TCP_DEFER_ACCEPT, the backlog
 	// net.core.somaxconn).

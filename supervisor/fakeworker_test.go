@@ -1,7 +1,9 @@
 package supervisor
 
 import (
+	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -51,9 +53,32 @@ type fakeProcess struct {
 	exited  func(exitStatus)
 	signals []syscall.Signal
 	gone    bool
+	// spare is set while the process is a spare waiting for a slot; sent
+	// lists what the supervisor sent it, "word arg" each.
+	spare bool
+	sent  []string
 }
 
 func (p *fakeProcess) pid() int { return p.id }
+
+// send plays the worker's side of the channel: a spare given a slot
+// becomes that slot's worker and reports ready at once, as ServeWorker
+// does after takeSlot.
+func (p *fakeProcess) send(word, arg string, f *os.File) error {
+	if p.gone {
+		return errors.New("channel closed: process gone")
+	}
+	p.sent = append(p.sent, word+" "+arg)
+	if word == msgTake && p.spare && f != nil {
+		slot, err := strconv.Atoi(arg)
+		if err != nil {
+			return err
+		}
+		p.spare, p.slot = false, slot
+		p.deliver(message{word: msgReady, fd: -1})
+	}
+	return nil
+}
 
 func (p *fakeProcess) signal(sig syscall.Signal) {
 	if p.gone {
@@ -110,9 +135,13 @@ func (f *fakeStarter) start(spec workerSpec, _ *os.File, deliver func(message), 
 	if f.refuse != nil {
 		return nil, f.refuse
 	}
-	does, after := f.plan(spec.Slot, len(f.of(spec.Slot)))
-	p := &fakeProcess{id: fakePidBase + len(f.procs), slot: spec.Slot, spec: spec, does: does,
-		drain: f.drain, now: f.now, deliver: deliver, exited: exited}
+	slot := spec.Slot
+	if spec.Spare {
+		slot = spareSlot
+	}
+	does, after := f.plan(slot, len(f.of(slot)))
+	p := &fakeProcess{id: fakePidBase + len(f.procs), slot: slot, spec: spec, does: does,
+		drain: f.drain, now: f.now, deliver: deliver, exited: exited, spare: spec.Spare}
 	f.procs = append(f.procs, p)
 	switch does {
 	case diesYoung:
@@ -125,6 +154,10 @@ func (f *fakeStarter) start(spec workerSpec, _ *os.File, deliver func(message), 
 	}
 	return p, nil
 }
+
+// spareSlot is the slot a fake spare is planned and listed under (plan,
+// of) until it takes a slot.
+const spareSlot = -1
 
 // of lists the processes started for slot, oldest first.
 func (f *fakeStarter) of(slot int) []*fakeProcess {
@@ -145,9 +178,14 @@ func (f *fakeStarter) run(now time.Time) {
 		case p.gone:
 		case !p.exitAt.IsZero() && !now.Before(p.exitAt):
 			p.exit(exitStatus{0, ""})
+		case !p.readyAt.IsZero() && !now.Before(p.readyAt) && p.spare:
+			p.readyAt = time.Time{}
+			p.deliver(message{word: msgSpare, fd: -1})
 		case !p.readyAt.IsZero() && !now.Before(p.readyAt):
 			p.readyAt = time.Time{}
 			p.deliver(message{word: msgReady, fd: -1})
+		case p.spare:
+			// A waiting spare sends nothing.
 		case p.readyAt.IsZero() && p.does != hangs:
 			p.deliver(message{word: msgBeat, fd: -1})
 		}

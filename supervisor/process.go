@@ -149,6 +149,9 @@ type process interface {
 	pid() int
 	// signal sends sig, ignoring a process that is already gone.
 	signal(sig syscall.Signal)
+	// send sends the process a message on its channel, with f attached
+	// when it is not nil (a spare's slot socket).
+	send(word, arg string, f *os.File) error
 }
 
 // processStarter starts worker processes: the loop's seam to the OS.
@@ -172,17 +175,23 @@ type osStarter struct {
 	board   *os.File // the scoreboard's memfd
 	log     zerolog.Logger
 	// name is a worker's argv[0], as ps shows it (see procname.go).
-	name func(slot int) string
+	name func(spec workerSpec) string
 	// credential, when set, is the user workers run as (privdrop.go).
 	credential *syscall.Credential
 }
 
-// osProcess is a worker started by osStarter.
-type osProcess struct{ cmd *exec.Cmd }
+// osProcess is a worker started by osStarter, and the supervisor's end of
+// its channel.
+type osProcess struct {
+	cmd *exec.Cmd
+	ch  *net.UnixConn
+}
 
 func (p osProcess) pid() int { return p.cmd.Process.Pid }
 
 func (p osProcess) signal(sig syscall.Signal) { _ = p.cmd.Process.Signal(sig) }
+
+func (p osProcess) send(word, arg string, f *os.File) error { return send(p.ch, word, arg, f) }
 
 func (o *osStarter) start(spec workerSpec, socket *os.File, deliver func(message), exited func(exitStatus)) (process, error) {
 	raw, err := json.Marshal(spec)
@@ -195,7 +204,7 @@ func (o *osStarter) start(spec workerSpec, socket *os.File, deliver func(message
 	}
 	defer child.Close()
 	cmd := exec.Command(o.command, o.args...)
-	cmd.Args[0] = o.name(spec.Slot) // see procname.go
+	cmd.Args[0] = o.name(spec) // see procname.go
 	cmd.Env = append(workerEnviron(os.Environ(), spec.Workers), workerEnv+"="+string(raw))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{child, o.board}
@@ -217,7 +226,7 @@ func (o *osStarter) start(spec workerSpec, socket *os.File, deliver func(message
 		parent.Close()
 		exited(exitDetail(cmd.ProcessState))
 	}()
-	return osProcess{cmd}, nil
+	return osProcess{cmd, parent}, nil
 }
 
 // readChannel forwards the messages of worker pid to deliver until EOF.

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 )
 
 // Processes are named in ps by their argv[0], as nginx's are ("nginx:
@@ -18,9 +20,33 @@ import (
 // named already.
 const namePrefix = ": "
 
-// workerName is the argv[0] of slot's built-in worker.
-func (c *Config) workerName(slot int) string {
-	return fmt.Sprintf("%s%sworker %d %s", filepath.Base(c.Command), namePrefix, slot, c.Addr)
+// workerName is the argv[0] of a built-in worker: "spread: worker 1
+// :8000", or "spread: worker (spare) :8000" for a spare, which has no slot
+// yet; it renames itself when it takes one (renameSpare).
+func (c *Config) workerName(spec workerSpec) string {
+	if spec.Spare {
+		return fmt.Sprintf("%s%sworker %s %s", filepath.Base(c.Command), namePrefix, spareMark, c.Addr)
+	}
+	return fmt.Sprintf("%s%sworker %d %s", filepath.Base(c.Command), namePrefix, spec.Slot, c.Addr)
+}
+
+// spareMark stands for the slot number in a spare's name. It is longer
+// than any slot number, so the name with the number fits where it was.
+const spareMark = "(spare)"
+
+// renameSpare turns this spare's name in ps into that of slot's worker.
+// Only the process itself can change its command line, and only by
+// writing over the memory the kernel put argv in, as nginx's
+// setproctitle does: os.Args[0] is that memory (Go does not copy it), and
+// the new name is shorter, padded with NULs, which ps shows as spaces.
+func renameSpare(slot int) {
+	old := os.Args[0]
+	if !strings.Contains(old, namePrefix+"worker "+spareMark) {
+		return
+	}
+	name := strings.Replace(old, spareMark, strconv.Itoa(slot), 1)
+	b := unsafe.Slice(unsafe.StringData(old), len(old))
+	clear(b[copy(b, name):])
 }
 
 // NameSupervisor re-executes this process, once, with argv[0] "spread:

@@ -67,6 +67,8 @@ func (s *supervisor) startReload() int {
 		}
 	}
 	s.reload = r
+	// The spare runs the old binary: the next one starts after the reload.
+	s.retireSpare()
 	s.log.Info().Int("slots", len(r.queue)).Str("command", s.commandLine()).Msg("reload started")
 	s.notifyHooks()
 	s.reloadNext()

@@ -34,6 +34,17 @@ type Status struct {
 	// upgrade), and HandedOver once it serves and this one only drains.
 	Upgrading  bool `json:"upgrading,omitempty"`
 	HandedOver bool `json:"handed_over,omitempty"`
+	// Spare is the worker started in advance (Config.Spare), nil when
+	// none runs; SparesTaken counts the spares that took a slot.
+	Spare       *SpareStatus `json:"spare,omitempty"`
+	SparesTaken uint64       `json:"spares_taken"`
+}
+
+// SpareStatus is the spare of Status.
+type SpareStatus struct {
+	Pid int `json:"pid"`
+	// State is "starting" until the spare waits for a slot, then "ready".
+	State string `json:"state"`
 }
 
 // WorkerStatus is one row of the status: a live worker, or a slot waiting
@@ -85,20 +96,27 @@ type WorkerStatus struct {
 func (s *supervisor) status() Status {
 	now := s.now()
 	st := Status{
-		Pid:        os.Getpid(),
-		Addr:       s.cfg.Addr,
-		Command:    s.commandLine(),
-		StartedAt:  s.started,
-		Uptime:     now.Sub(s.started).Seconds(),
-		Slots:      s.activeSlots(),
-		Online:     s.onlineCount(),
-		Reloading:  s.reload != nil,
-		Stopping:   s.stopping,
-		Exits:      maps.Clone(s.exits),
-		Steering:   s.steeringState(),
-		Version:    Version(),
-		Upgrading:  s.upgrade != nil && !s.upgrade.done,
-		HandedOver: s.handedOver,
+		Pid:         os.Getpid(),
+		Addr:        s.cfg.Addr,
+		Command:     s.commandLine(),
+		StartedAt:   s.started,
+		Uptime:      now.Sub(s.started).Seconds(),
+		Slots:       s.activeSlots(),
+		Online:      s.onlineCount(),
+		Reloading:   s.reload != nil,
+		Stopping:    s.stopping,
+		Exits:       maps.Clone(s.exits),
+		Steering:    s.steeringState(),
+		Version:     Version(),
+		Upgrading:   s.upgrade != nil && !s.upgrade.done,
+		HandedOver:  s.handedOver,
+		SparesTaken: s.spares.taken,
+	}
+	if w := s.spares.w; w != nil && w.state != stateKilled {
+		st.Spare = &SpareStatus{Pid: w.pid, State: "starting"}
+		if s.spares.ready {
+			st.Spare.State = "ready"
+		}
 	}
 	for _, sl := range s.slots {
 		var rows []WorkerStatus

@@ -134,6 +134,8 @@ type supervisor struct {
 	drain drainDelay
 	// flush holds it back, with steering, until the queues are empty.
 	flush stopFlush
+	// spares is the worker started in advance (spare.go).
+	spares spareKeeper
 }
 
 // hook is an optional part of the supervisor with a lifecycle of its own.
@@ -325,7 +327,7 @@ func (s *supervisor) loop(ctx context.Context) error {
 // whose last worker is gone.
 func (s *supervisor) settled() bool {
 	s.updateSteering()
-	if !s.stopping || len(s.workers) > 0 {
+	if !s.stopping || len(s.workers) > 0 || s.spares.w != nil {
 		return false
 	}
 	s.closeSlots()
@@ -378,6 +380,9 @@ func (s *supervisor) onSignal(sig syscall.Signal) {
 // startWorker starts sl's worker, or schedules a retry when it cannot.
 func (s *supervisor) startWorker(sl *slot) {
 	sl.restartAt = time.Time{}
+	if s.takeSpare(sl) {
+		return
+	}
 	w, err := s.spawn(sl)
 	if err != nil {
 		s.lastError = err.Error()
@@ -394,6 +399,10 @@ func (s *supervisor) startWorker(sl *slot) {
 // exit (onExit).
 func (s *supervisor) handle(ev event) {
 	w := ev.w
+	if w == s.spares.w {
+		s.onSpareEvent(ev)
+		return
+	}
 	if ev.exit != nil {
 		s.onExit(w, *ev.exit)
 		return
@@ -602,8 +611,11 @@ func (sl *slot) queueLen() int {
 
 // scheduleRestart has onTick start sl's next worker after delay.
 func (s *supervisor) scheduleRestart(sl *slot, delay time.Duration) {
-	sl.restartAt = s.now().Add(delay)
 	sl.restarts++
+	if delay <= 0 && s.takeSpare(sl) {
+		return
+	}
+	sl.restartAt = s.now().Add(delay)
 	s.log.Info().Int("slot", sl.index).Dur("delay_ms", delay).Msg("replacement scheduled")
 }
 
@@ -680,6 +692,7 @@ func (s *supervisor) onTick() {
 		s.checkRecycle(now)
 	}
 	s.checkUpgrade(now)
+	s.tendSpare(now)
 	for _, h := range s.hooks {
 		if t, ok := h.(ticker); ok {
 			t.tick(s)
@@ -720,6 +733,7 @@ func (s *supervisor) nextDeadline() time.Time {
 	if s.upgrade != nil && !s.upgrade.done {
 		earlier(s.upgrade.deadline)
 	}
+	earlier(s.spareDeadline())
 	for _, h := range s.hooks {
 		if t, ok := h.(ticker); ok {
 			earlier(t.deadline(s))
@@ -803,6 +817,7 @@ func (s *supervisor) replaceHung(w *worker) {
 // worker and SIGKILLs stragglers after the graceful timeout; a forced one
 // SIGKILLs at once.
 func (s *supervisor) stop(why string, force bool) {
+	s.retireSpare()
 	if force {
 		if s.err == nil {
 			s.err = s.forcedStopError(why)

@@ -212,6 +212,7 @@ func (s *supervisor) upgradeReady(pid int) {
 	}
 	u.done = true
 	s.handedOver = true
+	s.retireSpare()
 	s.log.Info().Int("new_pid", pid).Msg("upgrade: the new supervisor is serving; draining the old workers")
 	// Stop serving the control socket before answering spread upgrade, so
 	// that whatever the caller asks next is answered by the new one.

@@ -56,6 +56,9 @@ type workerSpec struct {
 	NotifySocket string `json:"notify_socket,omitempty"`
 	// Watchdog is the WATCHDOG_USEC an exec worker is given; 0 for none.
 	Watchdog time.Duration `json:"watchdog,omitempty"`
+	// Spare marks a worker started in advance, with no slot yet: Slot
+	// means nothing until the supervisor gives it one (see spare.go).
+	Spare bool `json:"spare,omitempty"`
 }
 
 // hungDrain bounds the drain of a worker told it is hung; it ends before
@@ -84,13 +87,15 @@ type WorkerInfo struct {
 }
 
 // CurrentWorker returns this worker's identity. ok is false when the
-// process is not a worker.
+// process is not a worker. In a spare (Config.Spare), it waits until the
+// supervisor gives the spare a slot, so call it where the slot is needed,
+// after whatever can be prepared in advance.
 func CurrentWorker() (info WorkerInfo, ok bool) {
-	spec, err := readSpec()
+	ws, err := workerSetup()
 	if err != nil {
 		return WorkerInfo{}, false
 	}
-	return WorkerInfo{Slot: spec.Slot, Recorder: workerCounters(spec)}, true
+	return WorkerInfo{Slot: ws.spec.Slot, Recorder: workerCounters(ws.spec)}, true
 }
 
 // workerCounters maps the scoreboard entry once per process.
@@ -131,14 +136,11 @@ func parseSpec(raw string) (workerSpec, error) {
 // A worker that cannot start reports why to the supervisor, which logs it,
 // and returns the error.
 func ServeWorker(srv Server) error {
-	spec, err := readSpec()
+	ws, err := workerSetup()
 	if err != nil {
 		return err
 	}
-	ch, err := fileConn(os.NewFile(channelFD, "spread-channel"))
-	if err != nil {
-		return err
-	}
+	spec, ch := ws.spec, ws.ch
 	defer ch.Close()
 
 	// Signals first, so a SIGTERM that races with start-up is not fatal.
@@ -157,7 +159,7 @@ func ServeWorker(srv Server) error {
 	catchLeaving()
 
 	_ = send(ch, msgVersion, Version(), nil)
-	ln, err := workerListener(ch, spec)
+	ln, err := workerListener(ch, spec, ws.listener)
 	if err != nil {
 		_ = send(ch, msgFail, err.Error(), nil)
 		return err
@@ -197,10 +199,10 @@ func ServeWorker(srv Server) error {
 // no socket yet binds one and sends a duplicate with its ready message, so
 // the supervisor keeps the socket, and its accept queue, open across this
 // worker's death: the kernel resets the queue of a reuseport socket only
-// when its last descriptor is closed.
-func workerListener(ch *net.UnixConn, spec workerSpec) (*net.TCPListener, error) {
+// when its last descriptor is closed. fd is the inherited socket's.
+func workerListener(ch *net.UnixConn, spec workerSpec, fd int) (*net.TCPListener, error) {
 	if spec.Inherit {
-		ln, err := reuseport.FromFile(os.NewFile(listenerFD, "spread-listener"))
+		ln, err := reuseport.FromFile(os.NewFile(uintptr(fd), "spread-listener"))
 		if err != nil {
 			return nil, fmt.Errorf("inherited listener: %w", err)
 		}

@@ -105,3 +105,14 @@ func ReadChars(pid int) (int64, error) {
 	}
 	return 0, fmt.Errorf("no rchar in /proc/%d/io", pid)
 }
+
+// ReadArg0 is pid's argv[0] as /proc/PID/cmdline has it now: the name ps
+// shows, which spread sets for its workers (a spare renames itself).
+func ReadArg0(pid int) (string, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return "", err
+	}
+	arg0, _, _ := bytes.Cut(b, []byte{0})
+	return string(arg0), nil
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -31,6 +32,13 @@ func Children(parent int) []int {
 	}
 	sort.Ints(pids)
 	return pids
+}
+
+// IsSpare reports whether pid is a spread spare waiting for a slot: its
+// name in ps says "worker (spare)" until it takes one.
+func IsSpare(pid int) bool {
+	arg0, err := procfs.ReadArg0(pid)
+	return err == nil && strings.Contains(arg0, "worker (spare)")
 }
 
 // Alive reports whether pid exists and is not a zombie.

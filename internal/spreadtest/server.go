@@ -146,9 +146,26 @@ func (s *Server) Signal(sig syscall.Signal) {
 	}
 }
 
-// Workers returns the pids of the supervisor's live children, sorted.
+// Workers returns the pids of the supervisor's live children, sorted,
+// but its spare's (see Spare).
 func (s *Server) Workers() []int {
-	return Children(s.Pid())
+	var pids []int
+	for _, pid := range Children(s.Pid()) {
+		if !IsSpare(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// Spare returns the pid of the supervisor's spare, 0 when none runs.
+func (s *Server) Spare() int {
+	for _, pid := range Children(s.Pid()) {
+		if IsSpare(pid) {
+			return pid
+		}
+	}
+	return 0
 }
 
 // WaitOnline waits until n workers are online: n live children, each of
