@@ -1,6 +1,12 @@
 package supervisor
 
-import "time"
+import (
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/spreadhttp/spread/internal/procfs"
+)
 
 // stopFlush makes a graceful stop with steering lose no connection:
 //
@@ -9,8 +15,12 @@ import "time"
 //     can retry elsewhere, instead of being queued on a socket nobody will
 //     accept from again.
 //  2. The workers go on accepting until every slot's accept queue is
-//     empty, for at most stopFlushLimit (a hung worker's queue never
-//     empties).
+//     empty and no connection to the port is still in its handshake, for
+//     at most stopFlushLimit (a hung worker's queue never empties). A
+//     connection whose SYN came before the refusal joins a queue only
+//     once its handshake completes, and with TCP_DEFER_ACCEPT once its
+//     request has arrived: until then the kernel counts it in no queue
+//     but lists it as SYN_RECV in /proc/net/tcp.
 //  3. Only then is every worker stopped (stopWorker: SIGTERM) and drains as in any
 //     stop.
 //
@@ -70,6 +80,30 @@ func (s *supervisor) queuesEmpty() bool {
 	return true
 }
 
+// handshakesUnderWay counts the connections to addr's port that are not
+// in an accept queue yet (SYN_RECV in /proc/net/tcp and tcp6): 0 when the
+// tables cannot be read, which leaves the flush to the queues alone.
+func handshakesUnderWay(addr string) int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	port, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, table := range []func() ([]procfs.TCPSocket, error){procfs.TCP4, procfs.TCP6} {
+		rows, _ := table()
+		for _, r := range rows {
+			if r.State == procfs.TCPSynRecv && r.Local.Port() == uint16(port) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 func (f *stopFlush) ready(*supervisor) error    { return nil }
 func (f *stopFlush) stopping(*supervisor)       {}
 func (f *stopFlush) workersChanged(*supervisor) {}
@@ -79,7 +113,7 @@ func (f *stopFlush) tick(s *supervisor) {
 	if f.until.IsZero() {
 		return
 	}
-	empty := s.queuesEmpty()
+	empty := s.queuesEmpty() && handshakesUnderWay(s.cfg.Addr) == 0
 	if !empty && s.now().Before(f.until) {
 		return
 	}

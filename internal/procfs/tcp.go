@@ -18,6 +18,7 @@ import (
 // TCP states as /proc/net/tcp prints them (include/net/tcp_states.h).
 const (
 	TCPEstablished = 0x01
+	TCPSynRecv     = 0x03 // a request socket: handshake under way, or deferred (TCP_DEFER_ACCEPT)
 	TCPListen      = 0x0A
 )
 
