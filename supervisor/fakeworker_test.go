@@ -242,10 +242,23 @@ func firstThen(b behaviour, ready time.Duration) func(int, int) (behaviour, time
 	}
 }
 
+// maxSettle bounds the events one settle hands the loop, and maxStarted
+// the workers one test starts. A loop past either is in a restart storm
+// (workers started again as fast as they die), which the test reports
+// instead of hanging.
+const (
+	maxSettle  = 10_000
+	maxStarted = 5_000
+)
+
 // settle hands the loop every event waiting for it, as its select would,
 // without moving the clock.
 func (h *loopHarness) settle() {
-	for !h.ended {
+	h.t.Helper()
+	for n := 0; !h.ended; n++ {
+		if n == maxSettle {
+			h.t.Fatalf("the loop handled %d events without the clock moving: a restart storm", n)
+		}
 		select {
 		case ev := <-h.s.events:
 			h.s.handle(ev)
@@ -267,6 +280,9 @@ func (h *loopHarness) tick() {
 	next := h.s.nextDeadline()
 	if r := h.procs.nextAct(); !r.IsZero() && r.Before(next) {
 		next = r
+	}
+	if n := len(h.procs.procs); n > maxStarted {
+		h.t.Fatalf("%d workers started: a restart storm", n)
 	}
 	// The loop sleeps at least a millisecond.
 	h.now = maxTime(next, h.now.Add(time.Millisecond))
