@@ -104,11 +104,16 @@ type fakeStarter struct {
 	drain time.Duration
 	// refuse makes start fail, as a fork that fails does.
 	refuse error
+	// t is failed by a restart storm (maxStarted).
+	t *testing.T
 }
 
 func (f *fakeStarter) start(spec workerSpec, _ *os.File, deliver func(message), exited func(exitStatus)) (process, error) {
 	if f.refuse != nil {
 		return nil, f.refuse
+	}
+	if len(f.procs) >= maxStarted {
+		f.t.Fatalf("%d workers started: a restart storm", len(f.procs))
 	}
 	does, after := f.plan(spec.Slot, len(f.of(spec.Slot)))
 	p := &fakeProcess{id: fakePidBase + len(f.procs), slot: spec.Slot, spec: spec, does: does,
@@ -207,7 +212,7 @@ func newLoopHarness(t *testing.T, cfg Config, plan func(slot, n int) (behaviour,
 	h.s = newSupervisor(cfg, board)
 	h.s.events = make(chan event, 1024)
 	h.s.now = func() time.Time { return h.now }
-	h.procs = &fakeStarter{now: h.s.now, plan: plan}
+	h.procs = &fakeStarter{now: h.s.now, plan: plan, t: t}
 	h.s.procs = h.procs
 	h.s.steerOff = "test"
 	h.s.started = h.now
@@ -248,7 +253,7 @@ func firstThen(b behaviour, ready time.Duration) func(int, int) (behaviour, time
 // instead of hanging.
 const (
 	maxSettle  = 10_000
-	maxStarted = 5_000
+	maxStarted = 1_000
 )
 
 // settle hands the loop every event waiting for it, as its select would,
