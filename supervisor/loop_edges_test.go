@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/spreadhttp/spread/reuseport"
 )
 
 // These drills pin the loop's accounting on fake workers: readiness, the
@@ -165,5 +166,118 @@ func TestSupervisorStoppedIsLoggedOnlyForACleanStop(t *testing.T) {
 	f.errContains("every worker keeps dying young")
 	if len(logEvents(t, logs, "supervisor stopped")) != 0 {
 		t.Fatalf("a server that gave up logged supervisor stopped: %s", logs)
+	}
+}
+
+func TestACrashLoopIsReportedAtTheSecondYoungDeath(t *testing.T) {
+	h := newLoopHarness(t, Config{Workers: 1, MaxRestarts: 10}, always(healthy))
+	logs := h.captureLog()
+	for death := 1; death <= 3; death++ {
+		h.until("a worker online", time.Minute, h.online)
+		h.worker(0).proc.(*fakeProcess).exit(exitStatus{1, ""})
+		h.settle()
+		want := 0
+		if death >= 2 {
+			want = 1
+		}
+		if got := len(logEvents(t, logs, "slot in a crash loop: restarting with backoff; its further exits are logged at info")); got != want {
+			t.Fatalf("after %d young deaths, %d crash loop warnings, want %d", death, got, want)
+		}
+	}
+}
+
+func TestRestartsAreCountedForADeadAndAHungWorker(t *testing.T) {
+	plan := func(_, n int) (behaviour, time.Duration) {
+		if n == 1 {
+			return hangs, 0
+		}
+		return healthy, 0
+	}
+	const timeout = 2 * time.Second
+	h := newLoopHarness(t, Config{Workers: 1, WorkerTimeout: timeout}, plan)
+	h.until("the worker online", time.Second, h.online)
+	h.advance(2 * DefaultMinUptime)
+	h.procs.of(0)[0].exit(exitStatus{-1, "SIGSEGV"})
+	h.settle()
+	if n := h.s.slots[0].restarts; n != 1 {
+		t.Fatalf("%d restarts after a worker died, want 1", n)
+	}
+	// The second worker hangs; the third replaces it.
+	h.until("the hung worker replaced", time.Minute, func() bool { return len(h.procs.of(0)) == 3 })
+	if n := h.s.slots[0].restarts; n != 2 {
+		t.Fatalf("%d restarts after the next one hung, want 2", n)
+	}
+}
+
+func TestStoppingAStartingWorkerDrainsIt(t *testing.T) {
+	h := newLoopHarness(t, Config{Workers: 1}, func(int, int) (behaviour, time.Duration) { return ignoresTerm, time.Hour })
+	w := h.s.workers[h.current(0)]
+	h.signal(syscall.SIGTERM)
+	if w.state != stateDraining || w.killAt.IsZero() {
+		t.Fatalf("a starting worker asked to stop is %s with kill deadline %v, want draining with one", w.state, w.killAt)
+	}
+}
+
+func TestTheOldWorkersOfAReloadLeaveTheSlotsLastExitAlone(t *testing.T) {
+	h := newLoopHarness(t, Config{Workers: 1}, always(healthy))
+	h.until("the worker online", time.Second, h.online)
+	h.s.startReload()
+	h.until("the reload ends", time.Minute, func() bool { return h.s.lastReload != nil })
+	h.until("the old worker gone", time.Minute, func() bool { return h.procs.of(0)[0].gone })
+	if e := h.s.slots[0].lastExit; e != nil {
+		t.Fatalf("last exit %+v after a reload, want none: a reloaded worker's exit is not the slot's news", e)
+	}
+}
+
+func TestQueuedConnectionsSkipTheBackoffOfAYoungDeath(t *testing.T) {
+	for _, queued := range []int{0, 1} {
+		h := newLoopHarness(t, Config{Workers: 1, MaxRestarts: 10}, always(healthy))
+		h.until("the worker online", time.Second, h.online)
+		heldSocket(t, h.s.slots[0], queued)
+		h.worker(0).proc.(*fakeProcess).exit(exitStatus{1, ""})
+		h.settle()
+		at := h.s.slots[0].restartAt
+		if queued > 0 && !at.Equal(h.now) {
+			t.Errorf("with %d connection queued, the restart is due in %s, want at once", queued, at.Sub(h.now))
+		}
+		if queued == 0 && !at.After(h.now) {
+			t.Errorf("with an empty queue, the restart is due at once, want after a backoff")
+		}
+	}
+}
+
+func TestTheLoopWakesForARestartAndForSteeringSamples(t *testing.T) {
+	h := newLoopHarness(t, Config{Workers: 1, WorkerTimeout: Off}, always(healthy))
+	h.until("the worker online", time.Second, h.online)
+	h.worker(0).proc.(*fakeProcess).exit(exitStatus{1, ""})
+	h.settle()
+	sl := h.s.slots[0]
+	if sl.restartAt.IsZero() || !h.s.nextDeadline().Equal(sl.restartAt) {
+		t.Fatalf("the loop wakes at %v, want the slot's restart at %v", h.s.nextDeadline(), sl.restartAt)
+	}
+	h.until("the replacement online", time.Minute, h.online)
+	// Steering samples the queues though no worker timeout is set.
+	h.s.nextSample = h.now.Add(10 * time.Millisecond)
+	h.s.steer = &reuseport.Steering{}
+	next := h.s.nextDeadline()
+	h.s.steer = nil
+	if !next.Equal(h.s.nextSample) {
+		t.Fatalf("with steering the loop wakes at %v, want the next sample at %v", next, h.s.nextSample)
+	}
+}
+
+func TestAStableExitHasNoBackoffToSkip(t *testing.T) {
+	h := newLoopHarness(t, Config{Workers: 1}, always(healthy))
+	h.until("the worker online", time.Second, h.online)
+	h.advance(2 * DefaultMinUptime)
+	heldSocket(t, h.s.slots[0], 1)
+	logs := h.captureLog()
+	h.worker(0).proc.(*fakeProcess).exit(exitStatus{1, ""})
+	h.settle()
+	if !h.s.slots[0].restartAt.Equal(h.now) {
+		t.Fatalf("a stable worker's restart is due in %s, want at once", h.s.slots[0].restartAt.Sub(h.now))
+	}
+	if evs := logEvents(t, logs, "connections queued: replacing at once"); len(evs) != 0 {
+		t.Fatalf("a backoff of 0 was reported skipped: %v", evs)
 	}
 }
