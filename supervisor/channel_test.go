@@ -86,14 +86,16 @@ func TestChannelPassesADescriptorCloseOnExec(t *testing.T) {
 	if m.word != msgReady || m.fd < 0 {
 		t.Fatalf("received %+v, want ready with a descriptor", m)
 	}
+	// Its identity first: closing a descriptor that is not the one sent
+	// (stdout, say) would break the rest of the run.
+	var a, b unix.Stat_t
+	if unix.Fstat(m.fd, &a) != nil || unix.Fstat(int(f.Fd()), &b) != nil || a.Dev != b.Dev || a.Ino != b.Ino {
+		t.Fatalf("the received descriptor %d is not the file sent", m.fd)
+	}
 	defer unix.Close(m.fd)
 	flags, err := unix.FcntlInt(uintptr(m.fd), unix.F_GETFD, 0)
 	if err != nil || flags&unix.FD_CLOEXEC == 0 {
 		t.Fatalf("received descriptor flags %#x (%v): not close-on-exec", flags, err)
-	}
-	var a, b unix.Stat_t
-	if unix.Fstat(m.fd, &a) != nil || unix.Fstat(int(f.Fd()), &b) != nil || a.Ino != b.Ino {
-		t.Fatal("the received descriptor is not the file sent")
 	}
 }
 

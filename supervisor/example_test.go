@@ -65,7 +65,12 @@ func Example() {
 		break
 	}
 	stop() // a graceful stop, as on SIGTERM
-	fmt.Println("stopped:", <-done)
+	select {
+	case err := <-done:
+		fmt.Println("stopped:", err)
+	case <-time.After(20 * time.Second):
+		fmt.Println("not stopped within 20s")
+	}
 	// Output:
 	// hello from a spread worker
 	// stopped: <nil>

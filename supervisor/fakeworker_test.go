@@ -129,11 +129,16 @@ type fakeStarter struct {
 	drain time.Duration
 	// refuse makes start fail, as a fork that fails does.
 	refuse error
+	// t is failed by a restart storm (maxStarted).
+	t *testing.T
 }
 
 func (f *fakeStarter) start(spec workerSpec, _ *os.File, deliver func(message), exited func(exitStatus)) (process, error) {
 	if f.refuse != nil {
 		return nil, f.refuse
+	}
+	if len(f.procs) >= maxStarted {
+		f.t.Fatalf("%d workers started: a restart storm", len(f.procs))
 	}
 	slot := spec.Slot
 	if spec.Spare {
@@ -245,7 +250,7 @@ func newLoopHarness(t *testing.T, cfg Config, plan func(slot, n int) (behaviour,
 	h.s = newSupervisor(cfg, board)
 	h.s.events = make(chan event, 1024)
 	h.s.now = func() time.Time { return h.now }
-	h.procs = &fakeStarter{now: h.s.now, plan: plan}
+	h.procs = &fakeStarter{now: h.s.now, plan: plan, t: t}
 	h.s.procs = h.procs
 	h.s.steerOff = "test"
 	h.s.started = h.now
@@ -280,10 +285,23 @@ func firstThen(b behaviour, ready time.Duration) func(int, int) (behaviour, time
 	}
 }
 
+// maxSettle bounds the events one settle hands the loop, and maxStarted
+// the workers one test starts. A loop past either is in a restart storm
+// (workers started again as fast as they die), which the test reports
+// instead of hanging.
+const (
+	maxSettle  = 10_000
+	maxStarted = 1_000
+)
+
 // settle hands the loop every event waiting for it, as its select would,
 // without moving the clock.
 func (h *loopHarness) settle() {
-	for !h.ended {
+	h.t.Helper()
+	for n := 0; !h.ended; n++ {
+		if n == maxSettle {
+			h.t.Fatalf("the loop handled %d events without the clock moving: a restart storm", n)
+		}
 		select {
 		case ev := <-h.s.events:
 			h.s.handle(ev)
@@ -305,6 +323,9 @@ func (h *loopHarness) tick() {
 	next := h.s.nextDeadline()
 	if r := h.procs.nextAct(); !r.IsZero() && r.Before(next) {
 		next = r
+	}
+	if n := len(h.procs.procs); n > maxStarted {
+		h.t.Fatalf("%d workers started: a restart storm", n)
 	}
 	// The loop sleeps at least a millisecond.
 	h.now = maxTime(next, h.now.Add(time.Millisecond))

@@ -86,22 +86,27 @@ func writePIDFile(t *testing.T, content string) string {
 // main one. /proc/<tid>/comm of a thread is the process's name, so to
 // isSpread it is a live process running this program: a stand-in for a
 // second spread with no process started.
+//
+// A locked goroutine may land on the main thread; it then keeps that
+// thread until the end of the test, so the next one gets another.
 func otherThreadID(t *testing.T) int {
 	t.Helper()
 	tids := make(chan int)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		tids <- unix.Gettid()
-		<-release
-	}()
-	tid := <-tids
-	if tid == os.Getpid() {
-		t.Skip("the locked goroutine ran on the main thread")
+	for range 2 {
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			tids <- unix.Gettid()
+			<-release
+		}()
+		if tid := <-tids; tid != os.Getpid() {
+			return tid
+		}
 	}
-	return tid
+	t.Fatal("two locked goroutines both ran on the main thread")
+	return 0
 }
 
 // notAPid is above any pid_max (at most 2^22), yet a well-formed pid.

@@ -27,6 +27,19 @@ func (h *loopHarness) fakeUpgrade(pid int) chan UpgradeResult {
 	return reply
 }
 
+// answer is the upgrade's answer, which the loop's code gives before it
+// returns; none is a failure, not a wait.
+func answer(t *testing.T, reply chan UpgradeResult) UpgradeResult {
+	t.Helper()
+	select {
+	case res := <-reply:
+		return res
+	default:
+		t.Fatal("the upgrade got no answer")
+		return UpgradeResult{}
+	}
+}
+
 func TestUpgradeSuccessorExitingEarlyFailsTheUpgradeAndKeepsServing(t *testing.T) {
 	h := newLoopHarness(t, Config{Workers: 1}, always(healthy))
 	h.until("the worker online", time.Second, h.online)
@@ -37,7 +50,7 @@ func TestUpgradeSuccessorExitingEarlyFailsTheUpgradeAndKeepsServing(t *testing.T
 		t.Fatal("another process's exit or ready ended the upgrade")
 	}
 	h.s.upgradeExited(fakePidBase-1, errors.New("exit status 3"))
-	res := <-reply
+	res := answer(t, reply)
 	if !strings.Contains(res.Error, "exited before it was ready (exit status 3)") || res.Pid != 0 {
 		t.Fatalf("upgrade result %+v, want a failure carrying the exit", res)
 	}
@@ -46,7 +59,7 @@ func TestUpgradeSuccessorExitingEarlyFailsTheUpgradeAndKeepsServing(t *testing.T
 	}
 	reply = h.fakeUpgrade(fakePidBase - 1)
 	h.s.upgradeExited(fakePidBase-1, nil)
-	if res := <-reply; res.Error != "the new supervisor exited before it was ready" {
+	if res := answer(t, reply); res.Error != "the new supervisor exited before it was ready" {
 		t.Fatalf("upgrade result %+v, want a failure without a cause", res)
 	}
 }
@@ -55,7 +68,7 @@ func TestUpgradeSuccessorReadyHandsOverAndStops(t *testing.T) {
 	h, c := controlHarness(t, Config{Workers: 1})
 	reply := h.fakeUpgrade(fakePidBase - 1)
 	h.s.upgradeReady(fakePidBase - 1)
-	if res := <-reply; res.Error != "" || res.Pid != fakePidBase-1 {
+	if res := answer(t, reply); res.Error != "" || res.Pid != fakePidBase-1 {
 		t.Fatalf("upgrade result %+v, want the new pid", res)
 	}
 	if !h.s.upgrade.done || !h.s.handedOver || !h.s.stopping {
@@ -135,6 +148,9 @@ func TestSuccessorTellsItsPredecessorOnce(t *testing.T) {
 	h.s.tellPredecessor()
 	h.s.tellPredecessor() // a no-op: Ready is spent
 	w.Close()
+	// EOF: tellPredecessor closed the write end; the deadline turns a
+	// write end left open into a failure, not a hang.
+	r.SetReadDeadline(time.Now().Add(5 * time.Second))
 	b, _ := io.ReadAll(r) // EOF: tellPredecessor closed the write end
 	if string(b) != "ready\n" || h.s.inherited.Ready != -1 {
 		t.Fatalf("the predecessor read %q, Ready is %d; want one ready line and -1", b, h.s.inherited.Ready)
