@@ -47,18 +47,9 @@ func TestQueuesAreNotSampledWithoutATimeoutOrSteering(t *testing.T) {
 // one, with queued connections that nobody accepts.
 func heldSocket(t *testing.T, sl *slot, queued int) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
+	ln, f := loopbackListenerFile(t)
 	for range queued {
-		c, err := net.Dial("tcp", ln.Addr().String())
+		c, err := net.Dial("tcp4", ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
