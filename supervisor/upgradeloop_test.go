@@ -145,8 +145,15 @@ func TestSuccessorTellsItsPredecessorOnce(t *testing.T) {
 	defer r.Close()
 	defer w.Close()
 	h.s.inherited = &upgradeSpec{OldPid: 1, Ready: dupFD(t, w), Alive: -1, Control: -1, Metrics: -1}
+	logs := h.captureLog()
 	h.s.tellPredecessor()
 	h.s.tellPredecessor() // a no-op: Ready is spent
+	if evs := logEvents(t, logs, "upgrade: cannot tell the old supervisor"); len(evs) != 0 {
+		t.Fatalf("an error logged though the old supervisor was told: %v", evs)
+	}
+	if evs := logEvents(t, logs, "upgrade: took over from the old supervisor"); len(evs) != 1 {
+		t.Fatalf("took over logged %d times, want once", len(evs))
+	}
 	w.Close()
 	// EOF: tellPredecessor closed the write end; the deadline turns a
 	// write end left open into a failure, not a hang.
