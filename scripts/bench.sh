@@ -220,6 +220,8 @@ parse_subject() {
       S_FLAGS+=(--tcp-defer-accept)
     elif [[ $rest =~ ^-nodefer(.*)$ ]]; then
       S_FLAGS+=(--tcp-defer-accept=false)
+    elif [[ $rest =~ ^-nospare(.*)$ ]]; then
+      S_FLAGS+=(--spare=false)
     elif [[ $rest =~ ^-backlog([1-9][0-9]*)(.*)$ ]]; then
       S_FLAGS+=(--backlog "${BASH_REMATCH[1]}")
       rest=${BASH_REMATCH[2]}
@@ -626,8 +628,10 @@ fi
 BENCH_KILLS=${BENCH_KILLS:-5}
 [[ $BENCH_KILLS =~ ^[0-9]+$ ]] || die "BENCH_KILLS must be a non-negative integer, got '$BENCH_KILLS'"
 KILL_REPORT=
-if ((BENCH_KILLS > 0)); then
-  s="spread-${N}w" port=$(free_port)
+# kill_pass SUBJECT: one pass against SUBJECT; appends a line to KILL_REPORT.
+kill_pass() {
+  local s=$1 port raw sup t0 k kills k_total k_errors k_rps k_p99 n_p99 deadline downs down_med down_max
+  port=$(free_port)
   raw="$work/raw/kill-${s}"
   start_server "$s" "$port" "$raw.log"
   sup=$SRV_PID
@@ -656,8 +660,15 @@ if ((BENCH_KILLS > 0)); then
   stop_server
   down_med=$(median $downs) down_max=$(printf '%s\n' $downs | sort -g | tail -n 1)
   down_med=$(awk -v v="$down_med" 'BEGIN { if (v == "-") print v; else printf "%.1f", v }')
-  note "kill pass: $kills kills, $(wc -w <<<"$downs") replacements online (down median ${down_med} ms), hey $k_total requests, $k_errors errors, p99 ${k_p99} ms (${n_p99} ms with no kill)"
-  KILL_REPORT="- restarts users cannot see ($s, $kills SIGKILLs of a random worker 1 s apart under hey -disable-keepalive -c $HEY_CONCURRENCY, $k_total requests at $k_rps req/s, $k_errors errors): exit to online median ${down_med} ms (max ${down_max:--} ms, $(wc -w <<<"$downs") replacements) → $(awk -v v="$down_med" 'BEGIN { if (v == "-") print "n/a"; else print (v <= 5 ? "met" : "missed") }') (≤ 5 ms); hey p99 ${k_p99} ms → $(awk -v v="$k_p99" 'BEGIN { print (v <= 50 ? "met" : "missed") }') (≤ 50 ms; the same load with no kill, just before: p99 ${n_p99} ms)"
+  down_max=$(awk -v v="$down_max" 'BEGIN { if (v == "") print "-"; else printf "%.1f", v }')
+  note "kill pass $s: $kills kills, $(wc -w <<<"$downs") replacements online (down median ${down_med} ms), hey $k_total requests, $k_errors errors, p99 ${k_p99} ms (${n_p99} ms with no kill)"
+  KILL_REPORT+="- restarts users cannot see ($s, $kills SIGKILLs of a random worker 1 s apart under hey -disable-keepalive -c $HEY_CONCURRENCY, $k_total requests at $k_rps req/s, $k_errors errors): exit to online median ${down_med} ms (max ${down_max} ms, $(wc -w <<<"$downs") replacements) → $(awk -v v="$down_med" 'BEGIN { if (v == "-") print "n/a"; else print (v <= 5 ? "met" : "missed") }') (≤ 5 ms); hey p99 ${k_p99} ms → $(awk -v v="$k_p99" 'BEGIN { print (v <= 50 ? "met" : "missed") }') (≤ 50 ms; the same load with no kill, just before: p99 ${n_p99} ms)"$'\n'
+}
+if ((BENCH_KILLS > 0)); then
+  # With the spare (the default), then without it for comparison.
+  kill_pass "spread-${N}w"
+  kill_pass "spread-${N}w-nospare"
+  KILL_REPORT=${KILL_REPORT%$'\n'}
 fi
 
 # ------------------------------------------------------------------ report
