@@ -187,12 +187,12 @@ func TestAReloadRetiresTheSpareAndStartsANewOneAfterIt(t *testing.T) {
 	if !old.got(syscall.SIGKILL) {
 		t.Fatalf("the old spare got %v at the reload, want SIGKILL", old.signals)
 	}
-	for h.s.reload != nil {
+	h.until("the reload ends", time.Minute, func() bool {
 		if h.s.spares.w != nil && h.s.spares.w.pid != old.pid() {
 			t.Fatal("a spare started during the reload")
 		}
-		h.tick()
-	}
+		return h.s.reload == nil
+	})
 	h.until("a new spare waits", time.Second, func() bool { return h.s.spares.ready })
 	if n := len(h.procs.of(spareSlot)); n != 2 {
 		t.Errorf("%d spares started, want the old one and one after the reload", n)
