@@ -188,10 +188,13 @@ func TestAReloadRetiresTheSpareAndStartsANewOneAfterIt(t *testing.T) {
 		t.Fatalf("the old spare got %v at the reload, want SIGKILL", old.signals)
 	}
 	h.until("the reload ends", time.Minute, func() bool {
+		if h.s.reload == nil {
+			return true
+		}
 		if h.s.spares.w != nil && h.s.spares.w.pid != old.pid() {
 			t.Fatal("a spare started during the reload")
 		}
-		return h.s.reload == nil
+		return false
 	})
 	h.until("a new spare waits", time.Second, func() bool { return h.s.spares.ready })
 	if n := len(h.procs.of(spareSlot)); n != 2 {
