@@ -94,17 +94,8 @@ func (s *supervisor) spawn(sl *slot) (*worker, error) {
 		}
 	}
 	board := s.board.take()
-	spec := workerSpec{
-		Slot:            sl.index,
-		Addr:            s.cfg.Addr,
-		Inherit:         sl.socket != nil,
-		Heartbeat:       s.cfg.heartbeat(),
-		GracefulTimeout: s.cfg.GracefulTimeout,
-		Board:           board,
-		Socket:          s.cfg.Socket,
-		Exec:            s.cfg.Exec,
-		Workers:         len(s.slots),
-	}
+	spec := s.baseSpec(board)
+	spec.Slot, spec.Inherit, spec.Exec = sl.index, sl.socket != nil, s.cfg.Exec
 	if s.notes != nil {
 		spec.NotifySocket = s.notes.name
 	}
@@ -139,6 +130,19 @@ func (s *supervisor) spawn(sl *slot) (*worker, error) {
 	s.workers[w.pid] = w
 	s.log.Info().Int("slot", sl.index).Int("pid", w.pid).Msg("worker started")
 	return w, nil
+}
+
+// baseSpec is what every worker is told at exec, a spare included, with
+// board its scoreboard entry; spawn adds the slot.
+func (s *supervisor) baseSpec(board int) workerSpec {
+	return workerSpec{
+		Addr:            s.cfg.Addr,
+		Heartbeat:       s.cfg.heartbeat(),
+		GracefulTimeout: s.cfg.GracefulTimeout,
+		Board:           board,
+		Socket:          s.cfg.Socket,
+		Workers:         len(s.slots),
+	}
 }
 
 // process is a started worker process as the loop sees it, tableflip's

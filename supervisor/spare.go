@@ -106,15 +106,8 @@ func (s *supervisor) tendSpare(now time.Time) {
 // startSpare starts a spare process.
 func (s *supervisor) startSpare() {
 	board := s.board.take()
-	spec := workerSpec{
-		Spare:           true,
-		Addr:            s.cfg.Addr,
-		Heartbeat:       s.cfg.heartbeat(),
-		GracefulTimeout: s.cfg.GracefulTimeout,
-		Board:           board,
-		Socket:          s.cfg.Socket,
-		Workers:         len(s.slots),
-	}
+	spec := s.baseSpec(board)
+	spec.Spare = true
 	w := &worker{board: board}
 	p, err := s.procs.start(spec, nil,
 		func(m message) { s.events <- event{w: w, msg: m} },
