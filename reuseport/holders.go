@@ -196,7 +196,10 @@ func overlaps(want, sock netip.Addr) bool {
 }
 
 // listeningSockets reads the LISTEN rows of /proc/net/tcp and /proc/net/tcp6.
-func listeningSockets() ([]procfs.TCPSocket, error) {
+func listeningSockets() ([]procfs.TCPSocket, error) { return socketsIn(procfs.TCPListen) }
+
+// socketsIn reads the rows of /proc/net/tcp and /proc/net/tcp6 in state.
+func socketsIn(state int) ([]procfs.TCPSocket, error) {
 	v4, err := procfs.TCP4()
 	if err != nil {
 		return nil, err
@@ -205,13 +208,39 @@ func listeningSockets() ([]procfs.TCPSocket, error) {
 	if err != nil {
 		return nil, err
 	}
-	var listening []procfs.TCPSocket
+	var rows []procfs.TCPSocket
 	for _, r := range append(v4, v6...) {
-		if r.State == procfs.TCPListen {
-			listening = append(listening, r)
+		if r.State == state {
+			rows = append(rows, r)
 		}
 	}
-	return listening, nil
+	return rows, nil
+}
+
+// HandshakesUnderWay counts the connections to addr's port that are in no
+// accept queue yet: SYN_RECV in /proc/net/tcp and tcp6, a handshake under
+// way or, with TCP_DEFER_ACCEPT, one whose request has not arrived. A
+// listener's accept-queue length does not count them.
+func HandshakesUnderWay(addr string) (int, error) {
+	_, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, fmt.Errorf("handshakes to %s: %s", addr, splitProblem(err))
+	}
+	port, err := parsePort(portText)
+	if err != nil {
+		return 0, fmt.Errorf("handshakes to %s: %w", addr, err)
+	}
+	rows, err := socketsIn(procfs.TCPSynRecv)
+	if err != nil {
+		return 0, fmt.Errorf("handshakes to %s: %w", addr, err)
+	}
+	n := 0
+	for _, r := range rows {
+		if r.Local.Port() == uint16(port) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // socketOwners maps each wanted socket inode to the pids that have it open,

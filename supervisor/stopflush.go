@@ -1,11 +1,9 @@
 package supervisor
 
 import (
-	"net"
-	"strconv"
 	"time"
 
-	"github.com/spreadhttp/spread/internal/procfs"
+	"github.com/spreadhttp/spread/reuseport"
 )
 
 // stopFlush makes a graceful stop with steering lose no connection:
@@ -80,27 +78,10 @@ func (s *supervisor) queuesEmpty() bool {
 	return true
 }
 
-// handshakesUnderWay counts the connections to addr's port that are not
-// in an accept queue yet (SYN_RECV in /proc/net/tcp and tcp6): 0 when the
-// tables cannot be read, which leaves the flush to the queues alone.
+// handshakesUnderWay is reuseport.HandshakesUnderWay, 0 when the tables
+// cannot be read, which leaves the flush to the queues alone.
 func handshakesUnderWay(addr string) int {
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return 0
-	}
-	port, err := strconv.ParseUint(p, 10, 16)
-	if err != nil {
-		return 0
-	}
-	n := 0
-	for _, table := range []func() ([]procfs.TCPSocket, error){procfs.TCP4, procfs.TCP6} {
-		rows, _ := table()
-		for _, r := range rows {
-			if r.State == procfs.TCPSynRecv && r.Local.Port() == uint16(port) {
-				n++
-			}
-		}
-	}
+	n, _ := reuseport.HandshakesUnderWay(addr)
 	return n
 }
 
