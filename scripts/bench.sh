@@ -10,6 +10,11 @@
 #   spread-Nw-fasthttp   spread, N workers, fasthttp engine
 #   fastprefork          bench/fastprefork: fasthttp/prefork, one child per CPU:
 #                        the base of the fasthttp subjects
+#   netprefork           bench/plainhttp -prefork N: the same net/http server
+#                        in N child processes on SO_REUSEPORT sockets, each with
+#                        GOMAXPROCS 1, no spread code: spread-Nw's shape without
+#                        spread, so the report can tell spread's own cost from
+#                        the cost of N Go processes on N cores
 # Every run also reports requests per CPU-second: requests over the utime +
 # stime of the server's whole process tree (from /proc, before and after).
 # They run interleaved (A B C D A B C D ...) for ROUNDS rounds. Every subject
@@ -45,11 +50,14 @@
 #   WARMUP_SECONDS=1      IDLE_SECONDS=5 (0 skips the idle window)
 #   BENCH_WORKERS=$(nproc)  N above
 #   BENCH_SUBJECTS="..."  replace the subject list (space or comma separated);
-#                         names: plainhttp, fastprefork, standalone[-fasthttp]
+#                         names: plainhttp, netprefork, fastprefork, standalone[-fasthttp]
 #                         (`spread standalone`: one process, no supervisor) or
 #                         spread-<n>w[-fasthttp][-gmp<k>][-defer|-nodefer][-backlog<k>]
+#                         [-nospare][-nosteer][-noquietsysmon]
 #                         (-gmp<k>: env GOMAXPROCS=k; -defer: --tcp-defer-accept;
-#                         -nodefer: --tcp-defer-accept=false; -backlog<k>: --backlog k)
+#                         -nodefer: --tcp-defer-accept=false; -backlog<k>: --backlog k;
+#                         -nospare: --spare=false; -nosteer: --steer off;
+#                         -noquietsysmon: --quiet-sysmon=false)
 #   BENCH_GOMAXPROCS=1    add spread-Nw-gmp1 and spread-Nw-gmp<nproc>
 #   BENCH_SOCKOPTS=1      add spread-Nw-defer, spread-Nw-nodefer and spread-Nw-backlog128
 #                         (skipped, with a note, when the binary lacks the flags)
@@ -160,7 +168,7 @@ stop_server() {
   if kill -0 -- "-$pid" 2>/dev/null; then
     # fasthttp's prefork master exits on SIGTERM without its children,
     # which notice only later: expected, not worth a note.
-    [[ ${SRV_KIND:-} == fastprefork ]] || note "server $pid left processes behind: SIGKILL to its group"
+    [[ ${SRV_KIND:-} == fastprefork || ${SRV_KIND:-} == netprefork ]] || note "server $pid left processes behind: SIGKILL to its group"
     kill -KILL -- "-$pid" 2>/dev/null || true
   fi
   wait "$pid" 2>/dev/null || true
@@ -200,6 +208,7 @@ parse_subject() {
   case $name in
     plainhttp) S_KIND=plain; return 0 ;;
     fastprefork) S_KIND=fastprefork S_ENGINE=fasthttp S_WORKERS=$NPROC; return 0 ;;
+    netprefork) S_KIND=netprefork S_WORKERS=$NPROC; return 0 ;;
   esac
   if [[ $name =~ ^standalone(-fasthttp)?$ ]]; then
     S_KIND=standalone
@@ -222,6 +231,10 @@ parse_subject() {
       S_FLAGS+=(--tcp-defer-accept=false)
     elif [[ $rest =~ ^-nospare(.*)$ ]]; then
       S_FLAGS+=(--spare=false)
+    elif [[ $rest =~ ^-nosteer(.*)$ ]]; then
+      S_FLAGS+=(--steer off)
+    elif [[ $rest =~ ^-noquietsysmon(.*)$ ]]; then
+      S_FLAGS+=(--quiet-sysmon=false)
     elif [[ $rest =~ ^-backlog([1-9][0-9]*)(.*)$ ]]; then
       S_FLAGS+=(--backlog "${BASH_REMATCH[1]}")
       rest=${BASH_REMATCH[2]}
@@ -247,6 +260,9 @@ start_server() {
     # One child per CPU (the master's GOMAXPROCS), each with GOMAXPROCS 1.
     setsid "${envs[@]}" "$work/fastprefork" -addr "127.0.0.1:$port" >"$log" 2>&1 </dev/null &
     SRV_CTL=
+  elif [[ $S_KIND == netprefork ]]; then
+    setsid "${envs[@]}" "$work/plainhttp" -prefork "$S_WORKERS" -addr "127.0.0.1:$port" >"$log" 2>&1 </dev/null &
+    SRV_CTL=
   elif [[ $S_KIND == standalone ]]; then
     setsid "${envs[@]}" "$SPREAD" standalone --addr "127.0.0.1:$port" --engine "$S_ENGINE" \
       --log-format json >"$log" 2>&1 </dev/null &
@@ -266,7 +282,7 @@ start_server() {
     fi
     if curl -fsS -m 1 -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null; then
       [[ $S_KIND == standalone || $S_KIND == plain ]] && return 0
-      if [[ $S_KIND == fastprefork ]]; then
+      if [[ $S_KIND == fastprefork || $S_KIND == netprefork ]]; then
         (($(children "$SRV_PID" | wc -l) == S_WORKERS)) && return 0
       elif (($(workers "$SRV_PID" | wc -l) == S_WORKERS)); then
         online=$(status_json | jq -r '[.workers[] | select(.state == "online")] | length' 2>/dev/null || echo 0)
@@ -381,7 +397,7 @@ N=$WORKERS
 if [[ -n ${BENCH_SUBJECTS:-} ]]; then
   read -r -a subjects <<<"${BENCH_SUBJECTS//,/ }"
 else
-  subjects=("spread-${N}w" plainhttp "spread-${N}w-fasthttp" fastprefork)
+  subjects=("spread-${N}w" plainhttp netprefork "spread-${N}w-fasthttp" fastprefork)
 fi
 serve_help=$("$SPREAD" serve --help 2>&1 || true)
 has_sockopts=0
@@ -779,7 +795,7 @@ report() {
     for k in "${!ERR[@]}"; do [[ $k == "$s|"* ]] && errs=$((errs + ERR[$k])); done
     if [[ $S_KIND == serve ]]; then
       row+=" $(share_total "$s" wrk); $(share_total "$s" hey) | $(mem_cell "$s" SUP_ANON_LOAD SUP_ANON SUP_ANON_IDLE SUP_PSS) | $(med_round "$s" SUP_IDLE) ($(med "$s" wrk SUP_LOAD)$(nk_load "$s")) |"
-    elif [[ $S_KIND == fastprefork ]]; then
+    elif [[ $S_KIND == fastprefork || $S_KIND == netprefork ]]; then
       row+=" - | $(mem_cell "$s" SUP_ANON_LOAD SUP_ANON SUP_ANON_IDLE SUP_PSS) | - |"
     else
       row+=" - | - | - |"
@@ -788,7 +804,7 @@ report() {
     echo "$row"
   done
   echo
-  echo "base: the subject each is compared with, in the same run: plainhttp (Go's net/http, one process, no spread code) for net/http, fastprefork (fasthttp/prefork, one child per CPU) for fasthttp. Requests per CPU-second: requests over the utime + stime of the server's whole process tree (supervisor or master included), from /proc before and after each run; the load tool's CPU is not in it. Memory: maximum over rounds, of RssAnon under load (halfway through wrk), right after the last load and at the end of the ${IDLE_SECONDS}s idle window that follows, and of PSS right after the load; RssAnon is what a process owns (heap, stacks), PSS counts each page shared by n processes (the binary's) as 1/n; a single process counts as a worker. Supervisor CPU: % of one core over a ${IDLE_SECONDS}s idle window after the load (median; - when IDLE_SECONDS=0), and while wrk ran (median)."
+  echo "base: the subject each is compared with, in the same run: plainhttp (Go's net/http, one process, no spread code) for net/http (netprefork too: the same server in N processes), fastprefork (fasthttp/prefork, one child per CPU) for fasthttp. Requests per CPU-second: requests over the utime + stime of the server's whole process tree (supervisor or master included), from /proc before and after each run; the load tool's CPU is not in it. Memory: maximum over rounds, of RssAnon under load (halfway through wrk), right after the last load and at the end of the ${IDLE_SECONDS}s idle window that follows, and of PSS right after the load; RssAnon is what a process owns (heap, stacks), PSS counts each page shared by n processes (the binary's) as 1/n; a single process counts as a worker. Supervisor CPU: % of one core over a ${IDLE_SECONDS}s idle window after the load (median; - when IDLE_SECONDS=0), and while wrk ran (median)."
   echo
 
   # Targets, each with its figure.
@@ -803,6 +819,11 @@ report() {
     echo "- $spreadN req/s ≥ 1.0× plainhttp (wrk): ${r}× → $(verdict "$r" ">=" 1.0) (per round: $(round_ratios "$spreadN" plainhttp wrk)); hey: $(vs "$spreadN" hey RPS)×"
     p_s=$(med "$spreadN" wrk P99) p_b=$(med plainhttp wrk P99)
     echo "- p99 of $spreadN ≤ plainhttp's (wrk): ${p_s} ms vs ${p_b} ms → $(verdict "$p_s" "<=" "$p_b"); hey: $(med "$spreadN" hey P99) ms vs $(med plainhttp hey P99) ms → $(verdict "$(med "$spreadN" hey P99)" "<=" "$(med plainhttp hey P99)")"
+  fi
+  if have "$spreadN" && have plainhttp && have netprefork; then
+    # Not a target: where the gap above comes from. netprefork is the same
+    # shape as spread-Nw (N processes, GOMAXPROCS 1 each) without spread.
+    echo "- where the net/http gap is (not a target; wrk, requests per CPU-second): netprefork / plainhttp $(vs netprefork wrk RPC)× (N Go processes instead of one, no spread code; per round: $(round_ratios netprefork plainhttp wrk RPC)); $spreadN / netprefork $(ratio "$(med "$spreadN" wrk RPC)" "$(med netprefork wrk RPC)")× (spread's own cost; per round: $(round_ratios "$spreadN" netprefork wrk RPC)); req/s: $(vs netprefork wrk RPS)× and $(ratio "$(med "$spreadN" wrk RPS)" "$(med netprefork wrk RPS)")×"
   fi
   if have "$fast" && have fastprefork; then
     r=$(vs "$fast" wrk RPS)
