@@ -54,6 +54,7 @@ var flagOptions = map[string]flagOption{
 	"allow-shared-port":   optionOf(boolean, prefork.AllowSharedPort),
 	"tcp-defer-accept":    optionOf(boolean, prefork.TCPDeferAccept),
 	"spare":               optionOf(boolean, prefork.Spare),
+	"quiet-sysmon":        optionOf(boolean, prefork.QuietSysmon),
 	"backlog":             optionOf(integer, prefork.Backlog),
 	"ready": optionOf(str, func(mode string) prefork.Option {
 		return prefork.Ready(supervisor.ReadyMode(mode))

@@ -111,6 +111,9 @@ func serveCommand() *cli.Command {
 			// measurements behind that choice.
 			&cli.BoolFlag{Name: "spare", Value: true, EnvVars: []string{"SPREAD_SPARE"},
 				Usage: "keep one worker started in advance to replace a worker that dies or hangs at once (built-in workers only); --spare=false turns it off"},
+			// On by default: bench/study-sysmon.md has the measurements.
+			&cli.BoolFlag{Name: "quiet-sysmon", Value: true, EnvVars: []string{"SPREAD_QUIET_SYSMON"},
+				Usage: "keep each built-in worker's Go scheduler monitor (sysmon) out of its deep sleep, from which every wake-up polls every 20µs (GODEBUG=schedtrace=2147483647; a worker prints one SCHED line per 24.8 days of host uptime); --quiet-sysmon=false turns it off"},
 			&cli.BoolFlag{Name: "tcp-defer-accept", Value: true, EnvVars: []string{"SPREAD_TCP_DEFER_ACCEPT"},
 				Usage: "queue a connection for accept only once its request has arrived (TCP_DEFER_ACCEPT); --tcp-defer-accept=false turns it off"},
 			&cli.IntFlag{Name: "backlog", EnvVars: []string{"SPREAD_BACKLOG"},

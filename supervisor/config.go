@@ -118,6 +118,16 @@ type Config struct {
 	// off in a zero Config, on in prefork and `spread serve` (--spare),
 	// and a command after -- never has one.
 	Spare bool
+	// QuietSysmon starts built-in workers with GODEBUG schedtrace set to
+	// its largest value, which keeps the Go runtime's monitor thread
+	// (sysmon) out of its deep sleep: waking from it, sysmon polls every
+	// 20µs for a millisecond or more, and a worker that goes idle between
+	// requests pays that on every wake-up (bench/study-sysmon.md). The
+	// trace it also turns on prints once per 24.8 days of the host's
+	// monotonic clock. Off in a zero Config, on in prefork and `spread
+	// serve` (--quiet-sysmon); a GODEBUG schedtrace of the user's wins,
+	// and a command after -- is never given one.
+	QuietSysmon bool
 	// Socket holds the options of the slots' listening sockets; its zero
 	// value is the kernel's defaults (no TCP_DEFER_ACCEPT, the backlog
 	// net.core.somaxconn).

@@ -142,6 +142,8 @@ func (s *supervisor) baseSpec(board int) workerSpec {
 		Board:           board,
 		Socket:          s.cfg.Socket,
 		Workers:         len(s.slots),
+		// A command of the user's is not ours to tune.
+		QuietSysmon: s.cfg.QuietSysmon && len(s.cfg.Exec) == 0,
 	}
 }
 
@@ -209,7 +211,7 @@ func (o *osStarter) start(spec workerSpec, socket *os.File, deliver func(message
 	defer child.Close()
 	cmd := exec.Command(o.command, o.args...)
 	cmd.Args[0] = o.name(spec) // see procname.go
-	cmd.Env = append(workerEnviron(os.Environ(), spec.Workers), workerEnv+"="+string(raw))
+	cmd.Env = append(workerEnviron(os.Environ(), spec), workerEnv+"="+string(raw))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{child, o.board}
 	if socket != nil {
@@ -249,25 +251,57 @@ func (o *osStarter) readChannel(ch *net.UnixConn, pid int, deliver func(message)
 	}
 }
 
-// workerEnviron is the environment of a worker: the supervisor's, less any
-// stale worker spec, plus GOMAXPROCS = max(1, CPUs/workers) unless the user
-// set GOMAXPROCS, so N workers on N cores do not each run N Ps.
-func workerEnviron(env []string, workers int) []string {
-	out := make([]string, 0, len(env)+1)
-	gomaxprocs := false
+// workerEnviron is the environment of a built-in worker told spec: the
+// supervisor's, less any stale worker spec, plus GOMAXPROCS = max(1,
+// CPUs/workers) unless the user set GOMAXPROCS, so N workers on N cores do
+// not each run N Ps, plus the quiet sysmon's GODEBUG setting when
+// spec.QuietSysmon asks for it.
+func workerEnviron(env []string, spec workerSpec) []string {
+	out := make([]string, 0, len(env)+2)
+	gomaxprocs, godebug := false, -1
 	for _, kv := range env {
-		if strings.HasPrefix(kv, workerEnv+"=") {
+		switch {
+		case strings.HasPrefix(kv, workerEnv+"="):
 			continue
-		}
-		if strings.HasPrefix(kv, "GOMAXPROCS=") {
+		case strings.HasPrefix(kv, "GOMAXPROCS="):
 			gomaxprocs = true
+		case strings.HasPrefix(kv, "GODEBUG="):
+			godebug = len(out)
 		}
 		out = append(out, kv)
 	}
 	if !gomaxprocs {
-		out = append(out, "GOMAXPROCS="+strconv.Itoa(max(1, runtime.NumCPU()/max(1, workers))))
+		out = append(out, "GOMAXPROCS="+strconv.Itoa(max(1, runtime.NumCPU()/max(1, spec.Workers))))
+	}
+	if spec.QuietSysmon {
+		out = withQuietSysmon(out, godebug)
 	}
 	return out
+}
+
+// quietSysmon is the GODEBUG setting behind Config.QuietSysmon. The Go
+// runtime's sysmon skips its deep sleep while schedtrace is set; the trace
+// itself prints when the monotonic clock passes a multiple of its period,
+// and 2147483647 ms, the largest it takes, is 24.8 days.
+const quietSysmon = "schedtrace=2147483647"
+
+// withQuietSysmon adds quietSysmon to the GODEBUG of env, the variable at
+// index at (-1: none), unless the user already set schedtrace there.
+func withQuietSysmon(env []string, at int) []string {
+	if at < 0 {
+		return append(env, "GODEBUG="+quietSysmon)
+	}
+	v := strings.TrimPrefix(env[at], "GODEBUG=")
+	for _, kv := range strings.Split(v, ",") {
+		if strings.HasPrefix(strings.TrimSpace(kv), "schedtrace=") {
+			return env
+		}
+	}
+	if v != "" {
+		v += ","
+	}
+	env[at] = "GODEBUG=" + v + quietSysmon
+	return env
 }
 
 // signal sends sig to w, ignoring a process that is already gone.

@@ -1,12 +1,14 @@
 package supervisor
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -105,16 +107,59 @@ func TestReadChannelDeliversEveryMessageUntilEOF(t *testing.T) {
 
 func TestWorkerEnvironmentSharesTheCPUsAmongTheWorkers(t *testing.T) {
 	n := runtime.NumCPU()
-	if got, want := workerEnviron(nil, 2*n), []string{"GOMAXPROCS=1"}; !slices.Equal(got, want) {
-		t.Errorf("workerEnviron(nil, %d) = %q, want %q", 2*n, got, want)
+	if got, want := workerEnviron(nil, workerSpec{Workers: 2 * n}), []string{"GOMAXPROCS=1"}; !slices.Equal(got, want) {
+		t.Errorf("workerEnviron(nil, %d workers) = %q, want %q", 2*n, got, want)
 	}
-	if got, want := workerEnviron(nil, 1), []string{"GOMAXPROCS=" + strconv.Itoa(n)}; !slices.Equal(got, want) {
-		t.Errorf("workerEnviron(nil, 1) = %q, want %q", got, want)
+	if got, want := workerEnviron(nil, workerSpec{Workers: 1}), []string{"GOMAXPROCS=" + strconv.Itoa(n)}; !slices.Equal(got, want) {
+		t.Errorf("workerEnviron(nil, 1 worker) = %q, want %q", got, want)
 	}
 	env := []string{"PATH=/bin", workerEnv + "={}", "GOMAXPROCS=7"}
-	if got, want := workerEnviron(env, 1), []string{"PATH=/bin", "GOMAXPROCS=7"}; !slices.Equal(got, want) {
+	if got, want := workerEnviron(env, workerSpec{Workers: 1}), []string{"PATH=/bin", "GOMAXPROCS=7"}; !slices.Equal(got, want) {
 		t.Errorf("workerEnviron(%q) = %q, want %q", env, got, want)
 	}
+}
+
+func TestQuietSysmonAddsScheduleTraceToGODEBUGUnlessTheUserSetIt(t *testing.T) {
+	quiet := workerSpec{Workers: 1, QuietSysmon: true}
+	for _, tc := range []struct {
+		env  []string
+		want string // the worker's GODEBUG, "" for none
+	}{
+		{nil, "GODEBUG=schedtrace=2147483647"},
+		{[]string{"GODEBUG="}, "GODEBUG=schedtrace=2147483647"},
+		{[]string{"GODEBUG=madvdontneed=1"}, "GODEBUG=madvdontneed=1,schedtrace=2147483647"},
+		{[]string{"GODEBUG=schedtrace=1000,madvdontneed=1"}, "GODEBUG=schedtrace=1000,madvdontneed=1"},
+		{[]string{"GODEBUG=madvdontneed=1, schedtrace=0"}, "GODEBUG=madvdontneed=1, schedtrace=0"},
+	} {
+		got := godebugOf(workerEnviron(slices.Clone(tc.env), quiet))
+		if got != tc.want {
+			t.Errorf("workerEnviron(%q) has %q, want %q", tc.env, got, tc.want)
+		}
+	}
+	off := workerSpec{Workers: 1}
+	if got := godebugOf(workerEnviron([]string{"GODEBUG=madvdontneed=1"}, off)); got != "GODEBUG=madvdontneed=1" {
+		t.Errorf("without QuietSysmon, GODEBUG became %q", got)
+	}
+	if got := godebugOf(workerEnviron(nil, off)); got != "" {
+		t.Errorf("without QuietSysmon, a GODEBUG appeared: %q", got)
+	}
+}
+
+// godebugOf is env's GODEBUG entry, "" when it has none; it fails on two.
+func godebugOf(env []string) string {
+	var found []string
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "GODEBUG=") {
+			found = append(found, kv)
+		}
+	}
+	if len(found) > 1 {
+		return fmt.Sprintf("%d GODEBUG entries: %q", len(found), found)
+	}
+	if len(found) == 0 {
+		return ""
+	}
+	return found[0]
 }
 
 func TestUnixSignalNameNamesKnownSignalsOnly(t *testing.T) {

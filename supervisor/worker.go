@@ -59,6 +59,9 @@ type workerSpec struct {
 	// Spare marks a worker started in advance, with no slot yet: Slot
 	// means nothing until the supervisor gives it one (see spare.go).
 	Spare bool `json:"spare,omitempty"`
+	// QuietSysmon is Config.QuietSysmon, applied to the worker's GODEBUG
+	// (workerEnviron).
+	QuietSysmon bool `json:"quiet_sysmon,omitempty"`
 }
 
 // hungDrain bounds the drain of a worker told it is hung; it ends before
