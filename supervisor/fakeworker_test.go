@@ -57,6 +57,9 @@ type fakeProcess struct {
 	// lists what the supervisor sent it, "word arg" each.
 	spare bool
 	sent  []string
+	// slowTake makes a spare given a slot wait for the test to deliver
+	// its ready, instead of reporting it at once.
+	slowTake bool
 }
 
 func (p *fakeProcess) pid() int { return p.id }
@@ -75,7 +78,9 @@ func (p *fakeProcess) send(word, arg string, f *os.File) error {
 			return err
 		}
 		p.spare, p.slot = false, slot
-		p.deliver(message{word: msgReady, fd: -1})
+		if !p.slowTake {
+			p.deliver(message{word: msgReady, fd: -1})
+		}
 	}
 	return nil
 }

@@ -77,6 +77,49 @@ func TestASpareTakesTheSlotOfAWorkerThatDiesAtOnce(t *testing.T) {
 	}
 }
 
+// takeSlowly kills slot 0's worker of h, whose spare does not report
+// ready on its take until the test says so, and returns that spare.
+func takeSlowly(h *loopHarness) *fakeProcess {
+	h.t.Helper()
+	spare := h.spare()
+	spare.slowTake = true
+	h.advance(5 * time.Second) // a stable run: no backoff applies
+	h.procs.of(0)[0].exit(exitStatus{-1, "SIGKILL"})
+	h.settle()
+	if h.current(0) != spare.pid() {
+		h.t.Fatalf("slot 0's worker is %d, want the spare %d", h.current(0), spare.pid())
+	}
+	return spare
+}
+
+// The next spare starts as soon as the one that took a slot is online, and
+// not before: starting a process takes CPU from the slot's recovery. A
+// taken spare that never comes online holds it back for spareHold.
+func TestTheNextSpareWaitsUntilTheTakenOneIsOnline(t *testing.T) {
+	h := newSpareHarness(t, Config{Workers: 2}, always(healthy))
+	taken := takeSlowly(h)
+	took := h.now
+	taken.deliver(message{word: msgReady, fd: -1})
+	h.settle()
+	if st := h.s.slots[0].current.state; st != stateOnline {
+		t.Fatalf("slot 0's worker is %s after its ready, want online", st)
+	}
+	h.tick() // the loop's next turn
+	if h.s.spares.w == nil || h.now.Sub(took) >= spareHold {
+		t.Fatalf("no new spare on the turn after the taken one came online (%s after the take)", h.now.Sub(took))
+	}
+}
+
+func TestTheNextSpareStartsAfterTheHoldIfTheTakenOneIsNotOnline(t *testing.T) {
+	h := newSpareHarness(t, Config{Workers: 2, StartTimeout: time.Hour}, always(healthy))
+	takeSlowly(h)
+	took := h.now
+	h.until("a new spare", 2*spareHold, func() bool { return h.s.spares.w != nil })
+	if waited := h.now.Sub(took); waited < spareHold {
+		t.Errorf("the next spare started %s after the take, before the taken spare was online and before the hold's %s", waited, spareHold)
+	}
+}
+
 func TestAHungWorkersSlotGoesToTheSpare(t *testing.T) {
 	plan := func(slot, n int) (behaviour, time.Duration) {
 		if slot == 0 && n == 0 {

@@ -463,6 +463,7 @@ func (s *supervisor) onOnline(w *worker) {
 		sl.downSince = time.Time{}
 	}
 	ev.Msg("worker online")
+	s.spareOnline(w)
 	if sl.next == w {
 		s.reloadStepDone(w)
 	}
