@@ -823,7 +823,7 @@ report() {
   if have "$spreadN" && have plainhttp && have netprefork; then
     # Not a target: where the gap above comes from. netprefork is the same
     # shape as spread-Nw (N processes, GOMAXPROCS 1 each) without spread.
-    echo "- where the net/http gap is (not a target; wrk, requests per CPU-second): netprefork / plainhttp $(vs netprefork wrk RPC)× (N Go processes instead of one, no spread code; per round: $(round_ratios netprefork plainhttp wrk RPC)); $spreadN / netprefork $(ratio "$(med "$spreadN" wrk RPC)" "$(med netprefork wrk RPC)")× (spread's own cost; per round: $(round_ratios "$spreadN" netprefork wrk RPC)); req/s: $(vs netprefork wrk RPS)× and $(ratio "$(med "$spreadN" wrk RPS)" "$(med netprefork wrk RPS)")×"
+    echo "- where the net/http gap is (not a target; wrk, requests per CPU-second): netprefork / plainhttp $(vs netprefork wrk RPC)× (N Go processes instead of one, no spread code; per round: $(round_ratios netprefork plainhttp wrk RPC)); $spreadN / netprefork $(ratio "$(med "$spreadN" wrk RPC)" "$(med netprefork wrk RPC)")× (spread against the same shape with no spread code; per round: $(round_ratios "$spreadN" netprefork wrk RPC)); req/s: $(vs netprefork wrk RPS)× and $(ratio "$(med "$spreadN" wrk RPS)" "$(med netprefork wrk RPS)")×"
   fi
   if have "$fast" && have fastprefork; then
     r=$(vs "$fast" wrk RPS)
