@@ -19,8 +19,8 @@ import (
 // dies or hangs, the supervisor gives the spare that slot's socket (a
 // "take" message carrying it), and the spare reports ready at once:
 // a slot is down for about a millisecond instead of a process start (50
-// ms and more). Once it is online, the next spare starts. One spare serves every slot,
-// so it costs one idle process, not one per slot.
+// ms and more). Once it is online, the next spare starts. One spare
+// serves every slot, so it costs one idle process, not one per slot.
 //
 // A spare runs the binary and configuration of its generation: a reload
 // or an upgrade retires it, and the next one starts once the reload is
