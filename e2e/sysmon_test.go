@@ -47,12 +47,13 @@ func TestBuiltInWorkersStartWithAQuietSysmon(t *testing.T) {
 	}
 }
 
-// --quiet-sysmon=false leaves the workers' GODEBUG alone, and a schedtrace
-// the user set wins over the quiet sysmon's.
+// --quiet-sysmon=false leaves the workers' GODEBUG as they inherit it,
+// and a schedtrace the user set wins over the quiet sysmon's. (Each server
+// is given its GODEBUG: make test runs with one of its own.)
 func TestQuietSysmonOffOrOverriddenLeavesGODEBUGAlone(t *testing.T) {
-	off := spreadtest.Start(t, "--workers", "1", "--quiet-sysmon=false")
-	if got := godebugOf(t, off.WaitOnline(1, 10*time.Second)[0]); got != "" {
-		t.Errorf("with --quiet-sysmon=false the worker has GODEBUG %q, want none", got)
+	off := spreadtest.StartEnv(t, []string{"GODEBUG=madvdontneed=1"}, "--workers", "1", "--quiet-sysmon=false")
+	if got := godebugOf(t, off.WaitOnline(1, 10*time.Second)[0]); got != "madvdontneed=1" {
+		t.Errorf("with --quiet-sysmon=false the worker has GODEBUG %q, want the inherited madvdontneed=1", got)
 	}
 	mine := spreadtest.StartEnv(t, []string{"GODEBUG=schedtrace=0"}, "--workers", "1")
 	if got := godebugOf(t, mine.WaitOnline(1, 10*time.Second)[0]); got != "schedtrace=0" {
@@ -60,11 +61,11 @@ func TestQuietSysmonOffOrOverriddenLeavesGODEBUGAlone(t *testing.T) {
 	}
 }
 
-// A command of the user's (exec mode) is not a Go program of ours: it gets
-// no GODEBUG from spread.
+// A command of the user's (exec mode) is not a Go program of ours: its
+// GODEBUG is the one it inherits.
 func TestExecWorkersGetNoQuietSysmon(t *testing.T) {
-	s := spreadtest.Start(t, execArgs("--workers", "1", "--ready-delay", "300ms")...)
-	if got := godebugOf(t, s.WaitOnline(1, 10*time.Second)[0]); got != "" {
-		t.Errorf("the exec worker has GODEBUG %q, want none", got)
+	s := spreadtest.StartEnv(t, []string{"GODEBUG=madvdontneed=1"}, execArgs("--workers", "1", "--ready-delay", "300ms")...)
+	if got := godebugOf(t, s.WaitOnline(1, 10*time.Second)[0]); got != "madvdontneed=1" {
+		t.Errorf("the exec worker has GODEBUG %q, want the inherited madvdontneed=1", got)
 	}
 }
