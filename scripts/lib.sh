@@ -104,12 +104,15 @@ s.listen(1)' "$1" 2>/dev/null
 }
 
 # alive PID succeeds when PID is a process that is not a zombie: a killed
-# child stays in /proc as a zombie until its parent reaps it.
+# child stays in /proc as a zombie until its parent reaps it. State Z is
+# the main thread's; it is also what a process shows while another of its
+# threads is in execve, with more than one thread (field 20) left.
 alive() {
-  local stat
+  local stat f
   stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) } # the command name may hold spaces; the state follows ") "
-  [[ ${stat%% *} != Z ]]
+  # The command name may hold spaces; the state follows the last ") ".
+  read -ra f <<<"${stat##*) }"
+  [[ ${f[0]} != Z ]] || ((${f[17]:-1} > 1))
 }
 
 # start_time PID prints when PID started (field 22 of /proc/PID/stat, in

@@ -23,6 +23,8 @@ type Stat struct {
 	UTime, STime uint64
 	// RSSPages is the resident set size in pages.
 	RSSPages uint64
+	// Threads is the number of threads in the process.
+	Threads int
 }
 
 // ClockTicks is USER_HZ, the unit of /proc's CPU times; 100 on every Linux
@@ -36,7 +38,11 @@ func (s Stat) CPUSeconds() float64 { return float64(s.UTime+s.STime) / ClockTick
 func (s Stat) RSSBytes() uint64 { return s.RSSPages * uint64(os.Getpagesize()) }
 
 // Zombie reports whether the process has exited and waits to be reaped.
-func (s Stat) Zombie() bool { return s.State == 'Z' }
+// State Z alone does not say so: it is the state of the main thread, which
+// is a zombie too while the process goes on in other threads, as it does
+// for the moment another thread spends in execve. An exited process has
+// one thread left, its main one.
+func (s Stat) Zombie() bool { return s.State == 'Z' && s.Threads <= 1 }
 
 // ReadStat reads /proc/PID/stat.
 func ReadStat(pid int) (Stat, error) {
@@ -70,7 +76,7 @@ func ParseStat(b []byte) (Stat, error) {
 	}
 	f := bytes.Fields(b[i+1:])
 	// f[0] is field 3 (state), f[1] field 4 (ppid); utime is field 14,
-	// stime 15, rss 24.
+	// stime 15, num_threads 20, rss 24.
 	if len(f) < 22 || len(f[0]) != 1 {
 		return Stat{}, fmt.Errorf("short stat %q", b)
 	}
@@ -82,6 +88,7 @@ func ParseStat(b []byte) (Stat, error) {
 	}
 	st.UTime, _ = strconv.ParseUint(string(f[11]), 10, 64)
 	st.STime, _ = strconv.ParseUint(string(f[12]), 10, 64)
+	st.Threads, _ = strconv.Atoi(string(f[17]))
 	st.RSSPages, _ = strconv.ParseUint(string(f[21]), 10, 64)
 	return st, nil
 }

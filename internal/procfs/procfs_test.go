@@ -12,7 +12,7 @@ func TestParseStatCountsFieldsFromTheLastParenthesis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Stat{State: 'S', PPid: 17, UTime: 250, STime: 50, RSSPages: 2048}
+	want := Stat{State: 'S', PPid: 17, UTime: 250, STime: 50, RSSPages: 2048, Threads: 3}
 	if st != want {
 		t.Fatalf("parsed %+v, want %+v", st, want)
 	}
@@ -21,6 +21,25 @@ func TestParseStatCountsFieldsFromTheLastParenthesis(t *testing.T) {
 	}
 	if _, err := ParseStat([]byte("4242 (cut")); err == nil {
 		t.Error("a stat without its command's end parsed")
+	}
+}
+
+func TestAZombieMainThreadWithLiveThreadsIsNoExitedProcess(t *testing.T) {
+	// Both read from a real machine: a supervisor whose non-main thread
+	// was in execve, and an exited child not yet reaped.
+	const execing = "27116 (spread) Z 26594 26591 5269 0 -1 4228364 908 0 0 0 2 2 0 0 20 0 2 0 4049559 0 0 18446744073709551615 0 0 0 0 0 0 1002056192 2 2143420157 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+	const exited = "1518 (python3) Z 1477 1475 5269 0 -1 4227148 229 0 0 0 0 0 0 0 20 0 1 0 4057873 0 0 18446744073709551615 0 0 0 0 0 0 0 16781312 2 1 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+	for _, c := range []struct {
+		line   string
+		zombie bool
+	}{{execing, false}, {exited, true}} {
+		st, err := ParseStat([]byte(c.line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Zombie() != c.zombie {
+			t.Errorf("%+v: Zombie() = %v, want %v", st, st.Zombie(), c.zombie)
+		}
 	}
 }
 
