@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -19,6 +20,15 @@ import (
 	"github.com/spreadhttp/spread/prefork"
 	"github.com/spreadhttp/spread/supervisor"
 )
+
+// init keeps main's goroutine on the process's main thread, as the
+// runtime does during init, until serve lets it go: the execve that
+// names the supervisor, and the one that turns an exec-mode worker into
+// the user's command, must come from the main thread. From any other, the
+// kernel shows the main thread, and so the pid, as a zombie until the
+// exec is done, and whoever polls /proc/PID/stat then (ps, a drill, a
+// monitor) takes the process for dead.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	if err := newApp().Run(os.Args); err != nil {
@@ -175,6 +185,10 @@ func serve(c *cli.Context) error {
 			return err
 		}
 		_ = supervisor.NameSupervisor(c.String("addr"))
+	}
+	if !supervisor.IsWorker() || c.Args().Len() == 0 {
+		// Only an exec-mode worker has an execve left to make.
+		runtime.UnlockOSThread()
 	}
 	return prefork.Run(context.Background(), c.String("addr"), opts...)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spreadhttp/spread/internal/procfs"
 	"github.com/spreadhttp/spread/internal/spreadtest"
 )
 
@@ -199,5 +200,43 @@ func TestProcessesAreNamedInPs(t *testing.T) {
 	}
 	if len(st.Workers) != len(pids) {
 		t.Fatalf("%d status rows for %d workers", len(st.Workers), len(pids))
+	}
+}
+
+// TestTheSupervisorNeverLooksExitedWhileItRenamesItself: the re-exec
+// that names the supervisor runs on the main thread. An execve from any
+// other thread makes the kernel show the main thread, and so the pid, as
+// a zombie (state Z in /proc/PID/stat) until the exec is done, and a
+// script that polls the pid while spread starts (ps, a drill's liveness
+// check) takes spread for dead. The window is short: it is watched
+// through many starts.
+func TestTheSupervisorNeverLooksExitedWhileItRenamesItself(t *testing.T) {
+	const starts = 40
+	addr := fmt.Sprintf("127.0.0.1:%d", spreadtest.FreePort(t))
+	zombie := 0
+	i := 0
+	for ; i < starts && zombie == 0; i++ {
+		s := spreadtest.StartAt(t, addr, "--workers", "1", "--spare=false", "--steer", "off")
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if st, err := procfs.ReadStat(s.Pid()); err == nil && st.State == 'Z' && st.Threads > 1 {
+				zombie++
+			}
+			arg0, err := procfs.ReadArg0(s.Pid())
+			if err != nil || strings.HasPrefix(arg0, "spread: supervisor") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("start %d: the supervisor is still %q after 10s", i, arg0)
+			}
+		}
+		if s.Exited() {
+			t.Fatalf("start %d: the supervisor exited", i)
+		}
+		s.Signal(syscall.SIGKILL)
+		s.Wait(10 * time.Second)
+	}
+	if zombie > 0 {
+		t.Fatalf("start %d of %d: the supervisor showed state Z with live threads while it renamed itself", i, starts)
 	}
 }
