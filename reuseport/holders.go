@@ -200,21 +200,16 @@ func listeningSockets() ([]procfs.TCPSocket, error) { return socketsIn(procfs.TC
 
 // socketsIn reads the rows of /proc/net/tcp and /proc/net/tcp6 in state.
 func socketsIn(state int) ([]procfs.TCPSocket, error) {
-	v4, err := procfs.TCP4()
+	inState := func(r procfs.TCPSocket) bool { return r.State == state }
+	v4, err := procfs.TCP4(inState)
 	if err != nil {
 		return nil, err
 	}
-	v6, err := procfs.TCP6()
+	v6, err := procfs.TCP6(inState)
 	if err != nil {
 		return nil, err
 	}
-	var rows []procfs.TCPSocket
-	for _, r := range append(v4, v6...) {
-		if r.State == state {
-			rows = append(rows, r)
-		}
-	}
-	return rows, nil
+	return append(v4, v6...), nil
 }
 
 // HandshakesUnderWay counts the connections to addr's port that are in no

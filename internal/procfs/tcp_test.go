@@ -37,7 +37,7 @@ func TestParseNetTCPDecodesHostOrderWords(t *testing.T) {
 	}
 	var got []TCPSocket
 	for _, table := range []string{v4, v6} {
-		rows, err := ParseNetTCP(strings.NewReader(table))
+		rows, err := ParseNetTCP(strings.NewReader(table), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +72,7 @@ func TestListenerRowShowsItsAcceptQueue(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		rows, err := TCP4()
+		rows, err := TCP4(nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -79,15 +79,9 @@ func portRows(t testing.TB, addr string) []procfs.TCPSocket {
 	if err != nil {
 		t.Fatalf("port of %q: %v", addr, err)
 	}
-	all, err := procfs.TCP4()
+	rows, err := procfs.TCP4(func(r procfs.TCPSocket) bool { return int(r.Local.Port()) == p })
 	if err != nil {
 		t.Fatal(err)
-	}
-	var rows []procfs.TCPSocket
-	for _, r := range all {
-		if int(r.Local.Port()) == p {
-			rows = append(rows, r)
-		}
 	}
 	return rows
 }
