@@ -5,11 +5,12 @@
 package procfs
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
 	"strconv"
+
+	"golang.org/x/sys/unix"
 )
 
 // Stat is what spread reads of /proc/PID/stat.
@@ -94,21 +95,27 @@ func ParseStat(b []byte) (Stat, error) {
 }
 
 // ReadChars is the bytes pid has read so far through read(2) and the like
-// (rchar in /proc/PID/io, sockets included).
+// (rchar in /proc/PID/io, sockets included). Steering asks 50 times a
+// second per worker with a queue: the file, about 130 bytes with rchar
+// on its first line, is read in one call into a buffer on the stack.
 func ReadChars(pid int) (int64, error) {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/io")
+	fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/io", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return 0, err
+		return 0, &os.PathError{Op: "open", Path: "/proc/" + strconv.Itoa(pid) + "/io", Err: err}
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := bytes.CutPrefix(sc.Bytes(), []byte("rchar: ")); ok {
+	var buf [256]byte
+	n, err := unix.Read(fd, buf[:])
+	unix.Close(fd)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/io: %w", pid, err)
+	}
+	rest := buf[:max(n, 0)]
+	for len(rest) > 0 {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte("\n"))
+		if v, ok := bytes.CutPrefix(line, []byte("rchar: ")); ok {
 			return strconv.ParseInt(string(v), 10, 64)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
 	}
 	return 0, fmt.Errorf("no rchar in /proc/%d/io", pid)
 }
