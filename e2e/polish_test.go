@@ -240,3 +240,41 @@ func TestTheSupervisorNeverLooksExitedWhileItRenamesItself(t *testing.T) {
 		t.Fatalf("start %d of %d: the supervisor showed state Z with live threads while it renamed itself", i, starts)
 	}
 }
+
+// TestTheSupervisorHoldsNoThreadPerWorker: it watches its children's exits
+// through pidfds in the runtime's poller, not with one OS thread blocked
+// in waitid per child (which made 25 threads for 16 workers), and it
+// still reports how each exited.
+func TestTheSupervisorHoldsNoThreadPerWorker(t *testing.T) {
+	s := spreadtest.Start(t, "--workers", "2", "--max-workers", "10")
+	s.WaitOnline(2, 10*time.Second)
+	threads := func() int {
+		entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", s.Pid()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(entries)
+	}
+	before := threads()
+	if out, code := s.CLI("scale", "--wait", "10"); code != 0 {
+		t.Fatalf("spread scale --wait 10 exited %d: %s", code, out)
+	}
+	pids := s.WaitOnline(10, 10*time.Second)
+	if after := threads(); after-before > 3 {
+		t.Fatalf("%d threads with 2 workers, %d with 10: a thread per worker", before, after)
+	}
+	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	spreadtest.Eventually(t, 10*time.Second, "the killed worker's exit in the log", func() bool {
+		for _, ev := range s.Log().Events("worker exited") {
+			if ev["pid"] == float64(pids[0]) {
+				if ev["signal"] != "SIGKILL" {
+					t.Fatalf("worker %d was SIGKILLed; the log says %v", pids[0], ev)
+				}
+				return true
+			}
+		}
+		return false
+	})
+}

@@ -225,6 +225,7 @@ func (o *osStarter) start(spec workerSpec, socket *os.File, deliver func(message
 	read := make(chan struct{})
 	go o.readChannel(parent, cmd.Process.Pid, deliver, read)
 	go func() {
+		awaitExit(cmd.Process.Pid) // see exitwait.go
 		_ = cmd.Wait()
 		// The channel reaches EOF when the process is gone; waiting for
 		// the reader keeps a worker's last words before its exit event.
