@@ -99,15 +99,16 @@ func ParseStat(b []byte) (Stat, error) {
 // second per worker with a queue: the file, about 130 bytes with rchar
 // on its first line, is read in one call into a buffer on the stack.
 func ReadChars(pid int) (int64, error) {
-	fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/io", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	path := "/proc/" + strconv.Itoa(pid) + "/io"
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return 0, &os.PathError{Op: "open", Path: "/proc/" + strconv.Itoa(pid) + "/io", Err: err}
+		return 0, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	var buf [256]byte
 	n, err := unix.Read(fd, buf[:])
 	unix.Close(fd)
 	if err != nil {
-		return 0, fmt.Errorf("/proc/%d/io: %w", pid, err)
+		return 0, &os.PathError{Op: "read", Path: path, Err: err}
 	}
 	rest := buf[:max(n, 0)]
 	for len(rest) > 0 {
