@@ -198,6 +198,7 @@ func (s *supervisor) spawnSuccessor() (*exec.Cmd, error) {
 		}
 	}()
 	go func() {
+		awaitExit(pid) // no thread blocked in waitid; see exitwait.go
 		err := cmd.Wait()
 		s.call(func() { s.upgradeExited(pid, err) })
 	}()
