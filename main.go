@@ -174,7 +174,8 @@ func serve(c *cli.Context) error {
 		return supervisor.FailWorker(err)
 	}
 	opts = append(opts, prefork.Logger(log))
-	if command := c.Args().Slice(); len(command) > 0 {
+	command := c.Args().Slice()
+	if len(command) > 0 {
 		opts = append(opts, prefork.Exec(command...))
 	}
 	if !supervisor.IsWorker() {
@@ -186,7 +187,7 @@ func serve(c *cli.Context) error {
 		}
 		_ = supervisor.NameSupervisor(c.String("addr"))
 	}
-	if !supervisor.IsWorker() || c.Args().Len() == 0 {
+	if !supervisor.IsWorker() || len(command) == 0 {
 		// Only an exec-mode worker has an execve left to make.
 		runtime.UnlockOSThread()
 	}

@@ -252,7 +252,7 @@ func (o *osStarter) readChannel(ch *net.UnixConn, pid int, deliver func(message)
 	}
 }
 
-// workerEnviron is the environment of a built-in worker told spec: the
+// workerEnviron is the environment of a worker told spec: the
 // supervisor's, less any stale worker spec, plus GOMAXPROCS = max(1,
 // CPUs/workers) unless the user set GOMAXPROCS, so N workers on N cores do
 // not each run N Ps, plus the quiet sysmon's GODEBUG setting when
