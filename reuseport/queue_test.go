@@ -47,3 +47,26 @@ func TestListenQueueLenRefusesConnectedSocket(t *testing.T) {
 		t.Fatalf("ListenQueueLen(connected socket) = %d, want an error", n)
 	}
 }
+
+// Steering samples every slot's queue 50 times a second, so a sample must
+// leave no garbage behind; and a bad descriptor is an error, not a zero.
+func TestFDQueueLenAllocatesNothing(t *testing.T) {
+	l := listen(t, "127.0.0.1:0")
+	f, err := File(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fd := int(f.Fd())
+	var qErr error
+	allocs := testing.AllocsPerRun(200, func() { _, qErr = FDQueueLen(fd) })
+	if qErr != nil {
+		t.Fatal(qErr)
+	}
+	if allocs != 0 {
+		t.Errorf("FDQueueLen allocates %.1f times per call, want 0", allocs)
+	}
+	if n, err := FDQueueLen(-1); err == nil {
+		t.Errorf("FDQueueLen(-1) = %d, nil; want an error", n)
+	}
+}
