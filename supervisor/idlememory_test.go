@@ -1,6 +1,9 @@
 package supervisor
 
 import (
+	"os"
+	"runtime"
+	"runtime/debug"
 	"testing"
 	"time"
 )
@@ -32,5 +35,33 @@ func TestIdleReleaseOncePerQuietSpellAfterLoad(t *testing.T) {
 		if got := r.observe(s.c, s.now); got != s.want {
 			t.Fatalf("%s: observe = %v, want %v", s.what, got, s.want)
 		}
+	}
+}
+
+func TestLeanRuntimeSetsOneProcUnlessTheUserChose(t *testing.T) {
+	procs, gc := runtime.GOMAXPROCS(0), debug.SetGCPercent(100)
+	t.Cleanup(func() {
+		runtime.GOMAXPROCS(procs)
+		debug.SetGCPercent(gc)
+	})
+	t.Setenv("GOMAXPROCS", "2")
+	t.Setenv("GOGC", "100")
+	runtime.GOMAXPROCS(2)
+	leanRuntime()
+	if got := runtime.GOMAXPROCS(0); got != 2 {
+		t.Errorf("with GOMAXPROCS=2 in the environment, GOMAXPROCS = %d after leanRuntime, want 2", got)
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("with GOGC=100 in the environment, GOGC = %d after leanRuntime, want 100", got)
+	}
+
+	os.Unsetenv("GOMAXPROCS")
+	os.Unsetenv("GOGC")
+	leanRuntime()
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Errorf("GOMAXPROCS = %d after leanRuntime, want 1", got)
+	}
+	if got := debug.SetGCPercent(100); got != supervisorGOGC {
+		t.Errorf("GOGC = %d after leanRuntime, want %d", got, supervisorGOGC)
 	}
 }

@@ -188,7 +188,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// host; hand that garbage back to the kernel now rather than let the
 	// supervisor sit on it for its whole life.
 	debug.FreeOSMemory()
-	keepHeapSmall()
+	leanRuntime()
 	board, err := newScoreboard(4*cfg.MaxWorkers + 8)
 	if err != nil {
 		return err
