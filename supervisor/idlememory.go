@@ -71,10 +71,10 @@ const supervisorGOGC = 25
 // mostly waits: GOGC to supervisorGOGC and GOMAXPROCS to 1, each unless the
 // user set it in the environment. Events reach the supervisor a few at a
 // time, and a second P cost about 0.55 MB of resident memory (2.7 against
-// 3.3 MB on a 2-core machine): each P keeps its own cache of partly used
-// spans, its own GC mark worker and its own GC buffers. Workers are not
-// affected: these are this process's settings; workers get the
-// environment, and their own GOMAXPROCS (workerEnviron).
+// 3.3 MB at start on a 2-core machine): each P keeps its own cache of
+// partly used spans, its own GC mark worker and its own GC buffers.
+// Workers are not affected: these are this process's settings; workers get
+// the environment, and their own GOMAXPROCS (workerEnviron).
 func leanRuntime() {
 	if _, ok := os.LookupEnv("GOGC"); !ok {
 		debug.SetGCPercent(supervisorGOGC)
