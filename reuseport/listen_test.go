@@ -24,6 +24,19 @@ func listen(t *testing.T, addr string) *net.TCPListener {
 	return l
 }
 
+// listenFile is listen plus the listener's socket as a file (File), closed
+// when the test ends.
+func listenFile(t *testing.T, addr string) (*net.TCPListener, *os.File) {
+	t.Helper()
+	l := listen(t, addr)
+	f, err := File(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return l, f
+}
+
 func port(l net.Listener) int { return l.Addr().(*net.TCPAddr).Port }
 
 // sockoptInt reads an integer socket option without touching blocking mode.
@@ -90,13 +103,8 @@ func TestListenUsesPlainTCPNotMPTCP(t *testing.T) {
 // descriptor for it is open: this is what lets a supervisor keep a worker's
 // queue alive across the worker's death.
 func TestFileKeepsQueueAfterListenerCloses(t *testing.T) {
-	l := listen(t, "127.0.0.1:0")
+	l, f := listenFile(t, "127.0.0.1:0")
 	addr := l.Addr().String()
-	f, err := File(l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -123,12 +131,7 @@ func TestFileKeepsQueueAfterListenerCloses(t *testing.T) {
 // exec.Cmd calls Fd on ExtraFiles. A dup shares O_NONBLOCK with the original,
 // so the duplicate must not switch it to blocking mode.
 func TestFileKeepsListenerNonBlockingAfterFd(t *testing.T) {
-	l := listen(t, "127.0.0.1:0")
-	f, err := File(l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	l, f := listenFile(t, "127.0.0.1:0")
 	_ = f.Fd()
 
 	rc, err := l.SyscallConn()

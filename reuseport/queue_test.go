@@ -8,12 +8,7 @@ import (
 )
 
 func TestListenQueueLenCountsUnacceptedConnections(t *testing.T) {
-	l := listen(t, "127.0.0.1:0")
-	f, err := File(l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	l, f := listenFile(t, "127.0.0.1:0")
 
 	if n, err := ListenQueueLen(f); err != nil || n != 0 {
 		t.Fatalf("ListenQueueLen before any dial = %d, %v; want 0", n, err)
@@ -51,12 +46,7 @@ func TestListenQueueLenRefusesConnectedSocket(t *testing.T) {
 // Steering samples every slot's queue 50 times a second, so a sample must
 // leave no garbage behind; and a bad descriptor is an error, not a zero.
 func TestFDQueueLenAllocatesNothing(t *testing.T) {
-	l := listen(t, "127.0.0.1:0")
-	f, err := File(l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	_, f := listenFile(t, "127.0.0.1:0")
 	fd := int(f.Fd())
 	var qErr error
 	allocs := testing.AllocsPerRun(200, func() { _, qErr = FDQueueLen(fd) })
